@@ -1,0 +1,3 @@
+"""BorderWatch: a self-hosted Discord news-alert bot for the Iran–Azerbaijan border region."""
+
+__version__ = "0.1.0"
