@@ -92,3 +92,36 @@ class TopicDef:
 
     def list_map(self) -> dict[str, tuple[str, ...]]:
         return dict(self.lists)
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    """Everything a sink needs to show one matched item to one subscription."""
+
+    topic: str  # topic name as users see it, e.g. "iran-azerbaijan-border"
+    feed_title: str
+    title: str  # raw (untrusted) title; the renderer escapes it
+    link: str | None
+    summary: str  # query-biased summary, already markdown-safe (bot.core.summarize)
+    published: datetime | None  # UTC
+    terms: tuple[str, ...]
+    score: float
+    image: str | None = None
+    role_id: int | None = None  # role to mention, the only mention allowed
+
+
+DestinationKind = Literal["channel", "webhook", "console"]
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxItem:
+    """One pending delivery: a (subscription, item) pair, durable before any send."""
+
+    id: int
+    subscription_id: int
+    guild_id: int | None
+    destination_kind: DestinationKind
+    destination: str  # channel/thread id as text, webhook URL, or "console"
+    nonce: str  # stable per row, so a resend after a crash is de-duplicated by Discord
+    attempts: int
+    alert: Alert
