@@ -26,7 +26,7 @@ class _Section(BaseModel):
 
 
 class BotSettings(_Section):
-    database: str = Field("data/borderwatch.db", description="SQLite file; its folder is created")
+    database: str = "data/borderwatch.db"  # SQLite file; its folder is created
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["text", "json"] = "text"
     summary_chars: Annotated[int, Field(ge=80, le=3500)] = 350
@@ -201,9 +201,11 @@ def settings_from_mapping(
 ) -> Settings:
     for forbidden in ("source", "token", "api_base", "gateway_url"):
         if forbidden in raw:
-            hint = " Put the bot token in the DISCORD_TOKEN environment variable." if (
-                forbidden == "token"
-            ) else ""
+            hint = (
+                " Put the bot token in the DISCORD_TOKEN environment variable."
+                if (forbidden == "token")
+                else ""
+            )
             raise ConfigError(f"{source}: key {forbidden!r} is not allowed in the file.{hint}")
     data = dict(raw)
     data["source"] = source
