@@ -1,0 +1,264 @@
+"""Feed bytes -> ParsedFeed. The only module that touches feedparser.
+
+feedparser is handed bytes wrapped in a BytesIO and the response headers, never a URL or a bare
+string: given a str it fetches URLs, and given bytes it first tries to open() them as a local file
+path, so a hostile server answering "/etc/passwd" would otherwise make it read a local file.
+Its result is converted to our frozen `Entry` / `ParsedFeed` at once and never returned.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import re
+import xml.sax
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import feedparser
+from selectolax.lexbor import LexborHTMLParser
+
+from bot.core.normalize import (
+    canonical_url,
+    collapse_whitespace,
+    html_to_text,
+    identity_key,
+    to_utc,
+)
+from bot.core.types import Entry, ParsedFeed
+
+# A date this far ahead of `now` is a broken clock or a placeholder (e.g. 2099-01-01), not news
+# from the future: it is dropped so that the store falls back to the first-seen time.
+FUTURE_DATE_TOLERANCE = timedelta(days=1)
+
+_HTML_SNIFF = re.compile(rb"^\s*(<!--.*?-->\s*)*<(!doctype\s+html|html|head|body)\b", re.I | re.S)
+_HTML_MIME = ("text/html", "application/xhtml+xml")
+# Markup of everyday HTML elements: text declared plain that contains these is really HTML.
+_COMMON_MARKUP = re.compile(
+    r"</?(a|abbr|b|big|blockquote|br|cite|code|del|div|em|font|h[1-6]|i|img|ins|li|mark|ol|p|"
+    r"pre|q|s|small|span|strike|strong|sub|sup|table|td|th|tr|u|ul)(\s[^<>]*)?/?>",
+    re.I,
+)
+_IMAGE_EXT = re.compile(r"\.(jpe?g|png|gif|webp|avif)(\?|$)", re.I)
+
+
+class FeedParseError(Exception):
+    """The body is not a feed feedparser can read. The message is meant for the operator."""
+
+
+def parse_feed(body: bytes, headers: Mapping[str, str], now: datetime, base_url: str) -> ParsedFeed:
+    """Parse one fetched feed body (blocking: call it from a worker thread, see parse_feed_async).
+
+    `headers` are the HTTP response headers (any case); Content-Type's charset is honoured.
+    `base_url` (the final URL after redirects) resolves relative links. `now` (aware UTC) is
+    used to drop dates implausibly far in the future.
+
+    Within one feed, entries with the same identity key are kept once (the first wins). Raises
+    FeedParseError when the body is not a readable feed; a feed feedparser flags as malformed
+    ("bozo") but can still read is returned with `bozo=True` and the reason.
+    """
+    lowered = {k.lower(): v for k, v in headers.items()}
+    # Relative links resolve against the feed URL unless the server named another base.
+    if base_url:
+        lowered.setdefault("content-location", base_url)
+
+    if not body.strip():
+        raise FeedParseError("not a feed: the response body is empty")
+
+    raw = feedparser.parse(
+        io.BytesIO(body),
+        response_headers=lowered,
+        resolve_relative_uris=True,
+        sanitize_html=True,
+    )
+    version = str(raw.get("version") or "")
+    raw_entries = raw.get("entries") or []
+    bozo_exc = raw.get("bozo_exception") if raw.get("bozo") else None
+
+    feed = raw.get("feed") or {}
+    if not version and not raw_entries and not (feed.get("title") and not _is_html(body, lowered)):
+        raise FeedParseError(_unreadable_reason(body, lowered, bozo_exc))
+
+    base = base_url
+    entries: list[Entry] = []
+    seen: set[str] = set()
+    for raw_entry in raw_entries:
+        entry = _convert_entry(raw_entry, base, now)
+        if entry.key in seen:
+            continue
+        seen.add(entry.key)
+        entries.append(entry)
+
+    feed_link = _str(feed.get("link"))
+    return ParsedFeed(
+        title=_detail_text(feed.get("title_detail"), feed.get("title")),
+        link=canonical_url(_absolute(feed_link, base)) if feed_link else None,
+        ttl_minutes=_ttl(feed.get("ttl")),
+        entries=tuple(entries),
+        bozo=bozo_exc is not None,
+        bozo_reason=_describe_bozo(bozo_exc) if bozo_exc is not None else None,
+    )
+
+
+async def parse_feed_async(
+    body: bytes, headers: Mapping[str, str], now: datetime, base_url: str
+) -> ParsedFeed:
+    """parse_feed in a worker thread, so a big or slow feed never blocks the event loop."""
+    return await asyncio.to_thread(parse_feed, body, headers, now, base_url)
+
+
+# --- entries -------------------------------------------------------------------------------
+
+
+def _convert_entry(raw: Any, base: str, now: datetime) -> Entry:
+    title = _detail_text(raw.get("title_detail"), raw.get("title"))
+
+    content_html, summary = "", ""
+    contents = raw.get("content") or []
+    if contents and isinstance(contents[0], Mapping):
+        first = contents[0]
+        content_html = _str(first.get("value"))
+        summary = _detail_text(first, first.get("value"))
+    if not summary:
+        content_html = _str(raw.get("summary"))
+        summary = _detail_text(raw.get("summary_detail"), raw.get("summary"))
+
+    raw_link = _str(raw.get("link")).strip()
+    link = canonical_url(_absolute(raw_link, base)) if raw_link else None
+    guid = _str(raw.get("id")) or None
+
+    return Entry(
+        # The canonical link, not the raw one: feeds that rotate utm_* parameters on every fetch
+        # would otherwise produce a "new" entry each time.
+        key=identity_key(guid, link, title, summary),
+        title=title,
+        link=link,
+        summary=summary,
+        authors=_authors(raw),
+        published=_plausible(to_utc(raw.get("published_parsed")), now),
+        updated=_plausible(to_utc(raw.get("updated_parsed")), now),
+        image=_image(raw, content_html, link or base),
+    )
+
+
+def _detail_text(detail: Any, fallback: Any) -> str:
+    """Plain text of a feedparser text construct: HTML is stripped, plain text kept as it is."""
+    value = _str(detail.get("value")) if isinstance(detail, Mapping) else ""
+    value = value or _str(fallback)
+    kind = _str(detail.get("type")) if isinstance(detail, Mapping) else ""
+    if kind == "text/plain" and not _COMMON_MARKUP.search(value):
+        # feedparser already decoded entities; an HTML parser would eat a literal "<blink>".
+        return collapse_whitespace(value)
+    # HTML, or "plain text" that carries common markup anyway (feeds often mislabel it).
+    return html_to_text(value)
+
+
+def _authors(raw: Any) -> tuple[str, ...]:
+    names: list[str] = []
+    for author in raw.get("authors") or []:
+        if isinstance(author, Mapping):
+            name = collapse_whitespace(_str(author.get("name")) or _str(author.get("email")))
+            if name:
+                names.append(name)
+    if not names:
+        single = collapse_whitespace(_str(raw.get("author")))
+        if single:
+            names.append(single)
+    return tuple(dict.fromkeys(names))
+
+
+def _image(raw: Any, content_html: str, base: str) -> str | None:
+    candidates: list[str] = []
+    for thumb in raw.get("media_thumbnail") or []:
+        if isinstance(thumb, Mapping):
+            candidates.append(_str(thumb.get("url")))
+    for media in raw.get("media_content") or []:
+        if isinstance(media, Mapping) and (
+            _str(media.get("medium")) == "image"
+            or _str(media.get("type")).startswith("image/")
+            or (not media.get("type") and _IMAGE_EXT.search(_str(media.get("url"))))
+        ):
+            candidates.append(_str(media.get("url")))
+    for enclosure in raw.get("enclosures") or []:
+        if isinstance(enclosure, Mapping) and _str(enclosure.get("type")).startswith("image/"):
+            candidates.append(_str(enclosure.get("href")))
+    for candidate in candidates:
+        url = _web_url(candidate, base)
+        if url:
+            return url
+    if "<img" in content_html.lower():
+        img = LexborHTMLParser(content_html).css_first("img[src]")
+        if img is not None:
+            return _web_url(_str(img.attributes.get("src")), base)
+    return None
+
+
+def _web_url(candidate: str, base: str) -> str | None:
+    """An absolute http(s) URL, or None (data:, javascript:, blank, unparseable)."""
+    candidate = candidate.strip()
+    if not candidate:
+        return None
+    url = _absolute(candidate, base)
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return None
+    return url if parts.scheme in ("http", "https") and parts.netloc else None
+
+
+def _absolute(url: str, base: str) -> str:
+    if not base:
+        return url
+    try:
+        return urljoin(base, url)
+    except ValueError:
+        return url
+
+
+def _plausible(value: datetime | None, now: datetime) -> datetime | None:
+    if value is not None and value > now + FUTURE_DATE_TOLERANCE:
+        return None
+    return value
+
+
+def _ttl(value: Any) -> int | None:
+    try:
+        minutes = int(_str(value).strip())
+    except ValueError:
+        return None
+    return minutes if minutes > 0 else None
+
+
+def _str(value: Any) -> str:
+    return value if isinstance(value, str) else ""
+
+
+# --- errors --------------------------------------------------------------------------------
+
+
+def _describe_bozo(exc: Any) -> str:
+    if isinstance(exc, xml.sax.SAXParseException):
+        return (
+            f"malformed XML at line {exc.getLineNumber()}, column {exc.getColumnNumber()}: "
+            f"{exc.getMessage()}"
+        )
+    text = str(exc).strip()
+    return text or type(exc).__name__
+
+
+def _content_type(headers: Mapping[str, str]) -> str:
+    return headers.get("content-type", "").split(";", 1)[0].strip().lower()
+
+
+def _is_html(body: bytes, headers: Mapping[str, str]) -> bool:
+    return _content_type(headers) in _HTML_MIME or _HTML_SNIFF.match(body[:4096]) is not None
+
+
+def _unreadable_reason(body: bytes, headers: Mapping[str, str], exc: Any) -> str:
+    shown_type = _content_type(headers) or "no Content-Type"
+    if _is_html(body, headers):
+        return f"not a feed: got an HTML page ({shown_type})"
+    detail = f"; {_describe_bozo(exc)}" if exc is not None else ""
+    return f"not a feed: no RSS, Atom or RDF document found ({shown_type}{detail})"
