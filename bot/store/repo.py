@@ -382,7 +382,10 @@ class Store:
                     "INSERT INTO subscriptions (guild_id, kind, destination, topic, min_score,"
                     " role_id, created_at, from_config) VALUES (?, ?, ?, ?, ?, ?, ?, 1)"
                     " ON CONFLICT (guild_id, kind, destination, topic) DO UPDATE SET"
-                    " min_score = excluded.min_score, role_id = excluded.role_id, from_config = 1",
+                    " min_score = excluded.min_score, role_id = excluded.role_id, from_config = 1,"
+                    " paused = CASE WHEN paused_reason = 'removed from config' THEN 0"
+                    " ELSE paused END, paused_reason = CASE WHEN paused_reason ="
+                    " 'removed from config' THEN NULL ELSE paused_reason END",
                     (guild_id, kind, dest, topic, min_score, role_id, to_ts(now)),
                 )
             # A static subscription removed from the file stops; its history stays.
