@@ -173,12 +173,18 @@ def truncate_markdown(text: str, limit: int) -> str:
     closing = "**"
     if limit <= len(ELLIPSIS) + len(closing):
         return ELLIPSIS[:limit]
-    cut = _cut_at_word(text, limit - len(ELLIPSIS) - len(closing))
-    # A hard cut may split a "**" pair, leaving a stray "*".
-    cut = _strip_unescaped_stars(cut).rstrip()
-    cut = _drop_dangling_escape(cut)
+
+    def cut_to(room: int) -> str:
+        # A hard cut may split a "**" pair, leaving a stray "*".
+        cut = _strip_unescaped_stars(_cut_at_word(text, room)).rstrip()
+        return _drop_dangling_escape(cut)
+
+    cut = cut_to(limit - len(ELLIPSIS))
     if _count_bold_markers(cut) % 2:
-        cut = cut.rstrip() + closing
+        # Bold is open at the cut: make room to close it.
+        cut = cut_to(limit - len(ELLIPSIS) - len(closing))
+        if _count_bold_markers(cut) % 2:
+            cut += closing
     return cut + ELLIPSIS
 
 
@@ -236,13 +242,14 @@ def _format_score(score: float) -> str:
     return f"{score:.2f}"
 
 
-# Floors when the 6,000-char total forces pieces to shrink, in the order they are given up.
+# When the 6,000-char total forces pieces to shrink: the order they give up room, and how far.
+# The summary is what readers came for, so it goes last; a huge topic or feed name goes first.
 _SHRINK_ORDER: tuple[tuple[str, int], ...] = (
-    ("description", 300),
-    ("matched", 100),
-    ("source", 100),
     ("footer", 100),
-    ("title", 100),
+    ("source", 200),
+    ("matched", 300),
+    ("title", 150),
+    ("description", 300),
 )
 
 
