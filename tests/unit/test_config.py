@@ -60,5 +60,5 @@ def test_bad_values_name_key_value_and_fix(tmp_path: Path, text: str, expected: 
 
 
 def test_missing_file_says_what_to_do(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="config.example.toml"):
+    with pytest.raises(ConfigError, match=r"config\.example\.toml"):
         load_settings(tmp_path / "nope.toml", environ={})
