@@ -124,7 +124,9 @@ async def test_guild_feed_reaches_only_that_guilds_subscriptions(tmp_path: Path)
         again, added_again = await store.add_guild_feed(
             2, "https://g1.test/rss", name=None, interval_minutes=None, added_by=6, now=NOW
         )
-        assert added and added_again and own.id == again.id  # fetched once for both guilds
+        assert added
+        assert added_again
+        assert own.id == again.id
         s1 = await store.add_subscription(
             guild_id=1, kind="channel", destination="10", topic="t", now=NOW
         )
@@ -146,5 +148,5 @@ async def test_guild_feed_reaches_only_that_guilds_subscriptions(tmp_path: Path)
 async def test_corrupt_database_is_refused_with_a_clear_message(tmp_path: Path) -> None:
     path = tmp_path / "bw.db"
     path.write_bytes(b"this is not a database" * 200)
-    with pytest.raises(StoreError, match="not a database|damaged"):
+    with pytest.raises(StoreError, match=r"not a database|damaged"):
         await Store.open(path)
