@@ -609,3 +609,48 @@ def _nonce() -> str:
 
 
 __all__ = ["Delivery", "Store", "StoreError"]
+
+
+class GuildTopicStore:
+    """Per-guild keyword lists and topic queries (migration 0002)."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    async def all_lists(self) -> dict[int, dict[str, tuple[str, ...]]]:
+        rows = await self._store._all("SELECT guild_id, name, terms FROM guild_lists")
+        out: dict[int, dict[str, tuple[str, ...]]] = {}
+        for r in rows:
+            out.setdefault(r[0], {})[r[1]] = tuple(json.loads(r[2]))
+        return out
+
+    async def all_topics(self) -> dict[int, dict[str, str]]:
+        rows = await self._store._all("SELECT guild_id, name, query FROM guild_topics")
+        out: dict[int, dict[str, str]] = {}
+        for r in rows:
+            out.setdefault(r[0], {})[r[1]] = r[2]
+        return out
+
+    async def save_list(
+        self, guild_id: int, name: str, terms: Sequence[str], by: int | None, now: datetime
+    ) -> None:
+        async with self._store._tx() as db:
+            await db.execute(
+                "INSERT INTO guild_lists (guild_id, name, terms, updated_by, updated_at)"
+                " VALUES (?, ?, ?, ?, ?) ON CONFLICT (guild_id, name) DO UPDATE SET"
+                " terms = excluded.terms, updated_by = excluded.updated_by,"
+                " updated_at = excluded.updated_at",
+                (guild_id, name, json.dumps(list(terms), ensure_ascii=False), by, to_ts(now)),
+            )
+
+    async def save_topic(
+        self, guild_id: int, name: str, query: str, by: int | None, now: datetime
+    ) -> None:
+        async with self._store._tx() as db:
+            await db.execute(
+                "INSERT INTO guild_topics (guild_id, name, query, updated_by, updated_at)"
+                " VALUES (?, ?, ?, ?, ?) ON CONFLICT (guild_id, name) DO UPDATE SET"
+                " query = excluded.query, updated_by = excluded.updated_by,"
+                " updated_at = excluded.updated_at",
+                (guild_id, name, query, by, to_ts(now)),
+            )
