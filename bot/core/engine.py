@@ -1,0 +1,643 @@
+"""Match items against every topic at once, the way Lucene Monitor / the percolator do.
+
+How one item is matched (`Engine.match`):
+
+1. The item is folded and tokenized once (`DocIndex`): title and body word lists, their sets.
+2. The distinct words are looked up in an index built from all topics' queries: exact words in a
+   dict, prefixes in a sorted list (each prefix knows its longest shorter prefix in the list, so
+   one bisect finds every prefix of a word). The result is the set of "atoms" present: (word or
+   prefix, field scope) pairs, shared by all topics.
+3. Each topic is registered under the atoms of ONE clause its query requires (the clause least
+   likely to occur; e.g. for ``@iran AND @azerbaijan AND (drill OR border)`` one of the lists).
+   Only topics with a present anchor atom are candidates.
+4. Each candidate's query was compiled into a Python boolean expression over the present atoms
+   (set membership, `isdisjoint` for OR groups); phrases and NEAR are checked on word positions,
+   lazily and at most once per item even when several topics share them.
+5. For the few topics that matched, the query is evaluated again in detail (`evaluate`, the same
+   code `explain` uses) to collect spans and compute the score.
+
+The score (0–100, see `score_evidence`) lets an admin set a minimum per subscription.
+"""
+
+from __future__ import annotations
+
+import bisect
+import itertools
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Final
+
+from bot.core.rules import (
+    And,
+    Entry,
+    Field,
+    ListRef,
+    Near,
+    Node,
+    Not,
+    Or,
+    Phrase,
+    Prefix,
+    QuerySyntaxError,
+    Term,
+    compile_topic,
+)
+from bot.core.text import scan
+from bot.core.types import Document, Span, TopicDef, TopicMatch
+
+__all__ = [
+    "FIELD_NAMES",
+    "ClauseResult",
+    "DocIndex",
+    "Engine",
+    "Occurrence",
+    "TopicError",
+    "evaluate",
+    "evidence",
+    "score_evidence",
+    "to_spans",
+]
+
+TITLE: Final = 0
+BODY: Final = 1
+FIELD_NAMES: Final = ("title", "body")
+_SCOPES: Final[dict[str | None, tuple[int, ...]]] = {
+    None: (TITLE, BODY),
+    "title": (TITLE,),
+    "body": (BODY,),
+}
+
+
+class TopicError(ValueError):
+    """A topic's query could not be compiled. Names the topic."""
+
+    def __init__(self, topic: str, error: QuerySyntaxError) -> None:
+        super().__init__(f"topic {topic}: {error}")
+        self.topic = topic
+        self.error = error
+
+
+# --------------------------------------------------------------------------------------------
+# One item, folded and tokenized once
+
+
+class DocIndex:
+    """An item's title and body as folded words with positions and original character offsets."""
+
+    __slots__ = ("_positions", "_prefix_positions", "doc", "ends", "sets", "starts", "words")
+
+    def __init__(self, doc: Document) -> None:
+        self.doc = doc
+        title = scan(doc.title)
+        body = scan(doc.body)
+        self.words: tuple[list[str], list[str]] = (title[0], body[0])
+        self.starts: tuple[list[int], list[int]] = (title[1], body[1])
+        self.ends: tuple[list[int], list[int]] = (title[2], body[2])
+        self.sets: tuple[set[str], set[str]] = (set(title[0]), set(body[0]))
+        self._positions: list[dict[str, list[int]] | None] = [None, None]
+        self._prefix_positions: dict[tuple[int, str], list[int]] = {}
+
+    def text(self, field: int) -> str:
+        return self.doc.title if field == TITLE else self.doc.body
+
+    def positions(self, field: int, word: str) -> list[int]:
+        table = self._positions[field]
+        if table is None:
+            table = {}
+            for i, w in enumerate(self.words[field]):
+                table.setdefault(w, []).append(i)
+            self._positions[field] = table
+        return table.get(word, [])
+
+    def prefix_positions(self, field: int, prefix: str) -> list[int]:
+        key = (field, prefix)
+        found = self._prefix_positions.get(key)
+        if found is None:
+            found = [i for i, w in enumerate(self.words[field]) if w.startswith(prefix)]
+            self._prefix_positions[key] = found
+        return found
+
+    def word_positions(self, field: int, word: Term | Prefix) -> list[int]:
+        if isinstance(word, Prefix):
+            return self.prefix_positions(field, word.text)
+        return self.positions(field, word.text)
+
+
+# --------------------------------------------------------------------------------------------
+# Detailed evaluation (used for matched topics and by explain)
+
+
+@dataclass(frozen=True, slots=True)
+class Occurrence:
+    """Where a query word/phrase/prefix matched: word positions [first, last] in one field."""
+
+    field: int  # TITLE or BODY
+    first: int
+    last: int
+    label: str  # the query term as printed: iran, иран*, "rasht astara railway" -> rasht astara...
+    group: str  # what it counts as for the score: "@listname" inside a list, else the label
+
+
+@dataclass(frozen=True, slots=True)
+class ClauseResult:
+    """One clause of a query evaluated against one item (a tree mirroring the query)."""
+
+    node: Node
+    fields: tuple[int, ...]  # where the clause looked (TITLE, BODY)
+    held: bool
+    occurrences: tuple[Occurrence, ...]  # positive evidence of this clause (for NOT: the child's)
+    children: tuple[ClauseResult, ...] = ()
+
+
+def _label(node: Term | Prefix | Phrase) -> str:
+    if isinstance(node, Term):
+        return node.text
+    if isinstance(node, Prefix):
+        return node.text + "*"
+    return " ".join(w.text + ("*" if isinstance(w, Prefix) else "") for w in node.words)
+
+
+def _entry_occurrences(
+    node: Entry, dix: DocIndex, fields: tuple[int, ...], group: str | None
+) -> list[Occurrence]:
+    label = _label(node)
+    grp = group or label
+    out: list[Occurrence] = []
+    if isinstance(node, Phrase):
+        first, rest = node.words[0], node.words[1:]
+        for f in fields:
+            words = dix.words[f]
+            n = len(words)
+            for p in dix.word_positions(f, first):
+                if p + len(rest) >= n:
+                    break
+                for k, w in enumerate(rest, 1):
+                    actual = words[p + k]
+                    if isinstance(w, Prefix):
+                        if not actual.startswith(w.text):
+                            break
+                    elif actual != w.text:
+                        break
+                else:
+                    out.append(Occurrence(f, p, p + len(rest), label, grp))
+        return out
+    for f in fields:
+        out.extend(Occurrence(f, p, p, label, grp) for p in dix.word_positions(f, node))
+    return out
+
+
+def _near_pairs(
+    left: Sequence[Occurrence], right: Sequence[Occurrence], distance: int
+) -> list[Occurrence]:
+    """Occurrences of either side that have a partner on the other side within `distance`."""
+    used: dict[Occurrence, None] = {}
+    for a in left:
+        for b in right:
+            if a.field != b.field:
+                continue
+            if a.last < b.first:
+                gap = b.first - a.last
+            elif b.last < a.first:
+                gap = a.first - b.last
+            else:
+                continue  # overlapping: one word cannot be both sides
+            if gap <= distance:
+                used[a] = None
+                used[b] = None
+    return sorted(used, key=lambda o: (o.field, o.first, o.last))
+
+
+def evaluate(
+    node: Node, dix: DocIndex, fields: tuple[int, ...] = (TITLE, BODY), group: str | None = None
+) -> ClauseResult:
+    """Evaluate `node` on an item, keeping every clause's outcome and evidence."""
+    if isinstance(node, Term | Prefix | Phrase):
+        occ = tuple(_entry_occurrences(node, dix, fields, group))
+        return ClauseResult(node, fields, bool(occ), occ)
+    if isinstance(node, ListRef):
+        found: list[Occurrence] = []
+        for entry in node.entries:
+            found.extend(_entry_occurrences(entry, dix, fields, "@" + node.name))
+        found.sort(key=lambda o: (o.field, o.first, o.last))
+        return ClauseResult(node, fields, bool(found), tuple(found))
+    if isinstance(node, Field):
+        scoped = tuple(f for f in fields if FIELD_NAMES[f] == node.name)
+        child = evaluate(node.child, dix, scoped, group)
+        return ClauseResult(node, scoped, child.held, child.occurrences, (child,))
+    if isinstance(node, Not):
+        child = evaluate(node.child, dix, fields, group)
+        return ClauseResult(node, fields, not child.held, child.occurrences, (child,))
+    if isinstance(node, And | Or):
+        kids = tuple(evaluate(c, dix, fields, group) for c in node.children)
+        held = all(k.held for k in kids) if isinstance(node, And) else any(k.held for k in kids)
+        occ = tuple(
+            o for k in kids if k.held and not isinstance(k.node, Not) for o in k.occurrences
+        )
+        return ClauseResult(node, fields, held, occ, kids)
+    if isinstance(node, Near):
+        left = evaluate(node.left, dix, fields, group)
+        right = evaluate(node.right, dix, fields, group)
+        pairs = _near_pairs(left.occurrences, right.occurrences, node.distance)
+        return ClauseResult(node, fields, bool(pairs), tuple(pairs), (left, right))
+    raise TypeError(f"not a query node: {node!r}")  # pragma: no cover
+
+
+def evidence(result: ClauseResult) -> list[Occurrence]:
+    """The occurrences that made a held clause hold (nothing from negated parts).
+
+    One occurrence per (place, concept): when two entries of a list match the same words (Iran and
+    Iran*), the first one stands for both.
+    """
+    seen: dict[tuple[int, int, int, str], Occurrence] = {}
+    for o in _evidence(result):
+        seen.setdefault((o.field, o.first, o.last, o.group), o)
+    return list(seen.values())
+
+
+def _evidence(result: ClauseResult) -> Iterable[Occurrence]:
+    if not result.held or isinstance(result.node, Not):
+        return
+    if isinstance(result.node, And | Or | Field):
+        for child in result.children:
+            yield from _evidence(child)
+    else:
+        yield from result.occurrences
+
+
+# --------------------------------------------------------------------------------------------
+# Score
+
+# Points, documented for admins who set a minimum score (the sum is at most 100):
+#   concepts  10 per distinct concept matched, up to 4 (40). A concept is a keyword list (@iran)
+#             or, outside lists, a query term. Several independent concepts = a more specific hit.
+#   variety   5 per distinct term beyond one per concept, up to 3 (15): "Aras" and "Julfa" and
+#             "Nakhchivan" say more than "Aras" three times.
+#   title     up to 20: 20 x (share of the matched concepts that appear in the title).
+#   proximity up to 25: the closest two occurrences of different concepts in the same field:
+#             <= 3 words apart 25, <= 8 18, <= 20 10, farther 4; 0 with a single concept.
+SCORE_WEIGHTS: Final = {"concept": 10.0, "variety": 5.0, "title": 20.0}
+_PROXIMITY: Final = ((3, 25.0), (8, 18.0), (20, 10.0))
+_FAR: Final = 4.0
+
+
+def score_evidence(occurrences: Sequence[Occurrence]) -> float:
+    """Score a match from its evidence, 0–100 (see the table above)."""
+    if not occurrences:
+        return 0.0
+    groups = {o.group for o in occurrences}
+    labels = {o.label for o in occurrences}
+    concepts = SCORE_WEIGHTS["concept"] * min(len(groups), 4)
+    variety = SCORE_WEIGHTS["variety"] * min(max(len(labels) - len(groups), 0), 3)
+    in_title = {o.group for o in occurrences if o.field == TITLE}
+    title = SCORE_WEIGHTS["title"] * len(in_title) / len(groups)
+    return round(concepts + variety + title + _proximity(occurrences), 1)
+
+
+def _proximity(occurrences: Sequence[Occurrence]) -> float:
+    best: int | None = None
+    ordered = sorted(occurrences, key=lambda o: (o.field, o.first))
+    for a, b in itertools.pairwise(ordered):
+        if a.field == b.field and a.group != b.group:
+            gap = max(b.first - a.last, 0)
+            best = gap if best is None else min(best, gap)
+    if best is None:
+        groups_by_field: dict[int, set[str]] = {}
+        for o in occurrences:
+            groups_by_field.setdefault(o.field, set()).add(o.group)
+        return 0.0 if all(len(g) < 2 for g in groups_by_field.values()) else _FAR
+    for limit, points in _PROXIMITY:
+        if best <= limit:
+            return points
+    return _FAR
+
+
+def to_spans(dix: DocIndex, occurrences: Iterable[Occurrence]) -> tuple[Span, ...]:
+    """Character spans (into the item's title/body) of occurrences, deduplicated, in text order."""
+    spans: dict[tuple[int, int, int], str] = {}
+    for o in occurrences:
+        start = dix.starts[o.field][o.first]
+        end = dix.ends[o.field][o.last]
+        spans.setdefault((o.field, start, end), o.label)
+    return tuple(
+        Span("title" if f == TITLE else "body", start, end, spans[(f, start, end)])
+        for f, start, end in sorted(spans)
+    )
+
+
+def _distinct_terms(spans: Sequence[Span]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(s.term for s in spans))
+
+
+def match_compiled(topic_id: str, query: Node, dix: DocIndex) -> TopicMatch | None:
+    """Evaluate one compiled query in detail; the TopicMatch if it holds."""
+    result = evaluate(query, dix)
+    if not result.held:
+        return None
+    occ = evidence(result)
+    spans = to_spans(dix, occ)
+    return TopicMatch(topic_id, score_evidence(occ), _distinct_terms(spans), spans)
+
+
+# --------------------------------------------------------------------------------------------
+# Compilation of all topics into one index
+
+_Checker = Callable[[set[int], Callable[[int], bool]], bool]
+
+# Words so frequent that anchoring a topic on them would make it a candidate for most items.
+_COMMON_BY_LANGUAGE: Final = (
+    "the a an of to in and or for on at by with from as is are was were be has have had it its "
+    "this that said says new not but after over about more than his her their will would",
+    "в и на с по не что из за к о от для как это у а его до также при об",
+    "ve bu bir ile ila da de ki ucun olan",
+    "و در به از که این با را است برای آن یک تا بر شد",
+    "և է ու որ են այդ մասին հետ համար",
+)
+_COMMON: Final = frozenset(w for line in _COMMON_BY_LANGUAGE for w in line.split())
+
+
+def _atom_cost(kind: str, text: str) -> float:
+    """Rough chance that an item contains this word/prefix (only the ranking matters)."""
+    if kind == "t" and text in _COMMON:
+        return 50.0
+    n = len(text)
+    cost = 1.0 if n >= 7 else 1.5 if n >= 5 else 3.0 if n >= 3 else 8.0
+    if text.isdigit():
+        cost *= 3
+    if kind == "p":
+        cost *= 1.5 if n >= 5 else 3.0
+    return cost
+
+
+@dataclass(frozen=True, slots=True)
+class _Complex:
+    """A phrase or NEAR checked on word positions, shared by all topics that use it."""
+
+    node: Node
+    fields: tuple[int, ...]
+
+
+class _Compiler:
+    def __init__(self) -> None:
+        self.atoms: dict[tuple[str, str, str | None], int] = {}
+        self.atom_keys: list[tuple[str, str, str | None]] = []
+        self.complex: dict[_Complex, int] = {}
+        self.complex_list: list[_Complex] = []
+        self.constants: list[frozenset[int]] = []
+        self.constant_ids: dict[frozenset[int], int] = {}
+
+    def atom(self, kind: str, text: str, scope: str | None) -> int:
+        key = (kind, text, scope)
+        aid = self.atoms.get(key)
+        if aid is None:
+            aid = self.atoms[key] = len(self.atom_keys)
+            self.atom_keys.append(key)
+        return aid
+
+    def complex_id(self, node: Node, scope: str | None) -> int:
+        key = _Complex(node, _SCOPES[scope])
+        cid = self.complex.get(key)
+        if cid is None:
+            cid = self.complex[key] = len(self.complex_list)
+            self.complex_list.append(key)
+        return cid
+
+    def constant(self, atoms: frozenset[int]) -> int:
+        kid = self.constant_ids.get(atoms)
+        if kid is None:
+            kid = self.constant_ids[atoms] = len(self.constants)
+            self.constants.append(atoms)
+        return kid
+
+    # The generated code contains only integers, fixed operators and the names m, c and K: no
+    # text from the query, so compiling it is safe.
+    def expr(self, node: Node, scope: str | None) -> str:
+        if isinstance(node, Term):
+            return f"{self.atom('t', node.text, scope)} in m"
+        if isinstance(node, Prefix):
+            return f"{self.atom('p', node.text, scope)} in m"
+        if isinstance(node, Phrase):
+            words = " and ".join(self.expr(w, scope) for w in node.words)
+            return f"({words} and c({self.complex_id(node, scope)}))"
+        if isinstance(node, ListRef):
+            return self.any_of(node.entries, scope)
+        if isinstance(node, Or):
+            return self.any_of(node.children, scope)
+        if isinstance(node, And):
+            return "(" + " and ".join(self.expr(c, scope) for c in node.children) + ")"
+        if isinstance(node, Not):
+            return f"(not {self.expr(node.child, scope)})"
+        if isinstance(node, Field):
+            if scope is not None and scope != node.name:
+                return "False"  # pragma: no cover - the parser rejects nested scopes
+            return self.expr(node.child, node.name)
+        if isinstance(node, Near):
+            left = self.expr(node.left, scope)
+            right = self.expr(node.right, scope)
+            return f"({left} and {right} and c({self.complex_id(node, scope)}))"
+        raise TypeError(f"not a query node: {node!r}")  # pragma: no cover
+
+    def any_of(self, children: Sequence[Node], scope: str | None) -> str:
+        simple: list[int] = []
+        other: list[str] = []
+        for child in children:
+            if isinstance(child, Term):
+                simple.append(self.atom("t", child.text, scope))
+            elif isinstance(child, Prefix):
+                simple.append(self.atom("p", child.text, scope))
+            else:
+                other.append(self.expr(child, scope))
+        parts = [f"{a} in m" for a in simple] if len(simple) <= 3 else []
+        if len(simple) > 3:
+            parts.append(f"not m.isdisjoint(K[{self.constant(frozenset(simple))}])")
+        parts.extend(other)
+        return "(" + " or ".join(parts) + ")"
+
+    def required(self, node: Node, scope: str | None) -> list[frozenset[int]]:
+        """Clauses (sets of atoms) that must each have one atom present for `node` to hold."""
+        if isinstance(node, Term):
+            return [frozenset({self.atom("t", node.text, scope)})]
+        if isinstance(node, Prefix):
+            return [frozenset({self.atom("p", node.text, scope)})]
+        if isinstance(node, Phrase):
+            return [c for w in node.words for c in self.required(w, scope)]
+        if isinstance(node, ListRef | Or):
+            children: Sequence[Node] = node.entries if isinstance(node, ListRef) else node.children
+            union: set[int] = set()
+            for child in children:
+                clauses = self.required(child, scope)
+                if not clauses:
+                    return []
+                best: frozenset[int] = min(clauses, key=self.cost)
+                union |= best
+            return [frozenset(union)]
+        if isinstance(node, And):
+            return [c for child in node.children for c in self.required(child, scope)]
+        if isinstance(node, Near):
+            return self.required(node.left, scope) + self.required(node.right, scope)
+        if isinstance(node, Field):
+            return self.required(node.child, node.name)
+        return []  # NOT requires nothing
+
+    def cost(self, clause: frozenset[int]) -> float:
+        return sum(_atom_cost(self.atom_keys[a][0], self.atom_keys[a][1]) for a in clause)
+
+
+@dataclass(frozen=True, slots=True)
+class _Topic:
+    id: str
+    query: Node
+    check: _Checker
+
+
+class Engine:
+    """All topics compiled into one index. Build once per topic change; `match` per item.
+
+    `Engine(topics)` raises TopicError for a topic whose query does not compile; with
+    ``strict=False`` such topics are left out and listed in `errors` instead.
+    """
+
+    def __init__(self, topics: Iterable[TopicDef], *, strict: bool = True) -> None:
+        compiled: dict[str, Node] = {}
+        self.errors: dict[str, TopicError] = {}
+        for topic in topics:
+            if topic.id in compiled or topic.id in self.errors:
+                raise ValueError(f"duplicate topic id {topic.id!r}")
+            try:
+                compiled[topic.id] = compile_topic(topic)
+            except QuerySyntaxError as exc:
+                err = TopicError(topic.id, exc)
+                if strict:
+                    raise err from None
+                self.errors[topic.id] = err
+        self._build(compiled)
+
+    @classmethod
+    def from_queries(cls, queries: Mapping[str, Node]) -> Engine:
+        """An engine over already compiled queries (topic id -> parsed query)."""
+        engine = cls.__new__(cls)
+        engine.errors = {}
+        engine._build(dict(queries))
+        return engine
+
+    @classmethod
+    def single(cls, topic: TopicDef) -> Engine:
+        """An engine for one topic (e.g. to preview or test a topic being edited)."""
+        return cls([topic])
+
+    def _build(self, queries: dict[str, Node]) -> None:
+        comp = _Compiler()
+        topics: list[_Topic] = []
+        anchors: dict[int, list[int]] = {}
+        always: list[int] = []
+        for index, (topic_id, query) in enumerate(queries.items()):
+            source = f"lambda m, c: {comp.expr(query, None)}"
+            check = eval(compile(source, f"<topic {topic_id}>", "eval"), {"K": comp.constants})
+            topics.append(_Topic(topic_id, query, check))
+            clauses = comp.required(query, None)
+            if not clauses:
+                always.append(index)  # e.g. NOT NOT x: evaluate on every item
+                continue
+            for aid in min(clauses, key=comp.cost):
+                anchors.setdefault(aid, []).append(index)
+        self._topics: tuple[_Topic, ...] = tuple(topics)
+        self._always: tuple[int, ...] = tuple(always)
+        self._anchors: dict[int, tuple[int, ...]] = {a: tuple(t) for a, t in anchors.items()}
+        self._complex: tuple[_Complex, ...] = tuple(comp.complex_list)
+
+        # word -> atoms present when the word is in the title / in the body
+        words: tuple[dict[str, list[int]], dict[str, list[int]]] = ({}, {})
+        prefixes: tuple[dict[str, list[int]], dict[str, list[int]]] = ({}, {})
+        for aid, (kind, text, scope) in enumerate(comp.atom_keys):
+            table = words if kind == "t" else prefixes
+            for f in _SCOPES[scope]:
+                table[f].setdefault(text, []).append(aid)
+        self._words = tuple({w: tuple(a) for w, a in t.items()} for t in words)
+        self._prefix_atoms = tuple({p: tuple(a) for p, a in t.items()} for t in prefixes)
+        self._prefixes = sorted(set(prefixes[0]) | set(prefixes[1]))
+        prefix_set = set(self._prefixes)
+        # the longest proper prefix of each prefix that is itself in the list
+        self._parent: dict[str, str | None] = {}
+        for p in self._prefixes:
+            self._parent[p] = next(
+                (p[:k] for k in range(len(p) - 1, 0, -1) if p[:k] in prefix_set), None
+            )
+
+    def topic_ids(self) -> tuple[str, ...]:
+        return tuple(t.id for t in self._topics)
+
+    def query(self, topic_id: str) -> Node:
+        """The compiled query of a topic (KeyError if unknown)."""
+        for t in self._topics:
+            if t.id == topic_id:
+                return t.query
+        raise KeyError(topic_id)
+
+    def _prefixes_of(self, word: str) -> list[str]:
+        prefixes = self._prefixes
+        i = bisect.bisect_right(prefixes, word) - 1
+        if i < 0:
+            return []
+        cand: str | None = prefixes[i]
+        parent = self._parent
+        # Every prefix of `word` in the list is `cand` or one of its ancestors (the list is
+        # sorted, so all entries between a prefix of `word` and `word` start with that prefix).
+        while cand is not None and not word.startswith(cand):
+            cand = parent[cand]
+        found: list[str] = []
+        while cand is not None:
+            found.append(cand)
+            cand = parent[cand]
+        return found
+
+    def present_atoms(self, dix: DocIndex) -> set[int]:
+        present: set[int] = set()
+        for f in (TITLE, BODY):
+            table = self._words[f]
+            for w in dix.sets[f]:
+                atoms = table.get(w)
+                if atoms:
+                    present.update(atoms)
+            if self._prefixes:
+                ptable = self._prefix_atoms[f]
+                for w in dix.sets[f]:
+                    for p in self._prefixes_of(w):
+                        atoms = ptable.get(p)
+                        if atoms:
+                            present.update(atoms)
+        return present
+
+    def candidates(self, present: set[int]) -> set[int]:
+        cands = set(self._always)
+        anchors = self._anchors
+        for aid in present:
+            topics = anchors.get(aid)
+            if topics:
+                cands.update(topics)
+        return cands
+
+    def match(self, doc: Document, *, min_score: float = 0.0) -> tuple[TopicMatch, ...]:
+        """Every topic `doc` matches (score >= min_score), best score first."""
+        dix = DocIndex(doc)
+        present = self.present_atoms(dix)
+        if not present and not self._always:
+            return ()
+        memo: dict[int, bool] = {}
+        complex_nodes = self._complex
+
+        def check_complex(cid: int) -> bool:
+            held = memo.get(cid)
+            if held is None:
+                spec = complex_nodes[cid]
+                held = memo[cid] = evaluate(spec.node, dix, spec.fields).held
+            return held
+
+        topics = self._topics
+        out: list[TopicMatch] = []
+        for index in self.candidates(present):
+            topic = topics[index]
+            if topic.check(present, check_complex):
+                found = match_compiled(topic.id, topic.query, dix)
+                if found is not None and found.score >= min_score:
+                    out.append(found)
+        out.sort(key=lambda t: (-t.score, t.topic))
+        return tuple(out)
