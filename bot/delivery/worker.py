@@ -1,0 +1,342 @@
+"""The outbox worker: sends pending outbox rows through the sinks and records what happened.
+
+Delivery is at-least-once: a row is written before any send (by the pipeline) and marked sent
+only after the sink reports success, so a crash at any point leaves it pending and it is sent after
+restart (channel sends carry the row's nonce, which Discord uses to drop the duplicate).
+
+Order: rows of one destination (same kind and destination) go out strictly in id order, one at a
+time. When a row must wait (retry), the rows behind it wait too, but other destinations carry on:
+each destination is its own lane and lanes run concurrently. Retrying follows one declared
+``RetryPolicy``. No SQL here: the store and the sinks are handed in.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+from bot.core.render import RenderedMessage, render_alert
+from bot.core.types import Alert, DestinationKind, OutboxItem
+from bot.delivery.base import DeliveryResult, PausedInfo, Sink, describe_destination
+
+log = logging.getLogger(__name__)
+
+
+class OutboxStore(Protocol):
+    """What the worker needs from storage. Implemented by the SQLite store.
+
+    A destination is the pair (destination_kind, destination). Rows of paused subscriptions are
+    invisible to the worker. Rows are ordered by id (insertion order).
+    """
+
+    async def due_outbox(
+        self, now: datetime, limit: int, kinds: Collection[DestinationKind]
+    ) -> Sequence[OutboxItem]:
+        """Pending rows ready to send, ordered by id, at most ``limit``.
+
+        A row is ready when: status is pending; its subscription is not paused; its
+        destination_kind is in ``kinds``; its next_attempt_at <= now; and no pending row of an
+        active subscription with the same destination and a smaller id has next_attempt_at > now
+        (a destination in backoff sends nothing, so its order is kept).
+        """
+        ...
+
+    async def next_due_at(self, kinds: Collection[DestinationKind]) -> datetime | None:
+        """When ``due_outbox`` will next have something: the earliest next_attempt_at among the
+        heads of destinations (a destination's head is its pending row of an active subscription
+        with the smallest id; kinds in ``kinds`` only). May be in the past; None when nothing is
+        pending. Lets the worker sleep exactly until a retry is due."""
+        ...
+
+    async def mark_sent(self, outbox_id: int, message_id: str | None, now: datetime) -> None:
+        """status = sent, sent_at = now, message_id recorded, attempts + 1."""
+        ...
+
+    async def mark_retry(
+        self,
+        outbox_id: int,
+        *,
+        attempts: int,
+        error: str,
+        next_attempt_at: datetime,
+        now: datetime,
+    ) -> None:
+        """Stays pending: attempts = ``attempts`` (the worker counts; a 429 does not add one),
+        last_error = error, next_attempt_at as given."""
+        ...
+
+    async def mark_failed(
+        self, outbox_id: int, *, attempts: int, error: str, now: datetime
+    ) -> None:
+        """status = failed for good: attempts and last_error recorded. Never picked up again."""
+        ...
+
+    async def pause_subscription(
+        self, subscription_id: int, reason: str, now: datetime
+    ) -> PausedInfo | None:
+        """Pause the subscription and record why, atomically (UPDATE ... WHERE NOT paused).
+
+        Returns who to tell, or None when it was already paused or no longer exists (then
+        nobody is told twice). Its pending rows stay pending and are hidden while paused.
+        """
+        ...
+
+
+Notifier = Callable[[PausedInfo, str], Awaitable[None]]
+"""Tells a guild that a subscription was paused and why (system channel, or DM to its creator)."""
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """Capped exponential backoff with jitter, and when to give up.
+
+    The n-th failed attempt (n >= 1) waits base_s * factor**(n-1), at most cap_s, scaled by a
+    random factor in [1 - jitter, 1 + jitter] (still at most cap_s). After max_attempts failed
+    attempts the row is marked failed. With the defaults: 2, 4, 8, ... 256, then 300 s; giving
+    up after 20 attempts, about 68 minutes after the first one. A 429 waits exactly what Discord
+    asked for and does not count as an attempt: the message was fine, the rate was not.
+    """
+
+    base_s: float = 2.0
+    factor: float = 2.0
+    cap_s: float = 300.0
+    jitter: float = 0.1
+    max_attempts: int = 20
+
+    def delay_s(self, attempt: int, rand: float) -> float:
+        """Wait after the ``attempt``-th failure; ``rand`` is uniform in [0, 1)."""
+        raw = min(self.cap_s, self.base_s * self.factor ** max(attempt - 1, 0))
+        return min(self.cap_s, raw * (1.0 + self.jitter * (2.0 * rand - 1.0)))
+
+
+_MIN_IDLE_WAIT_S = 0.05
+_ERROR_WAIT_S = 5.0  # after a batch failed (e.g. the database was locked)
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+async def _no_notifier(info: PausedInfo, reason: str) -> None:
+    return None
+
+
+class DeliveryWorker:
+    """Drains the outbox. ``run_forever`` for the bot; ``run_once`` for the CLI and tests.
+
+    Do not run two workers (or ``run_once`` beside ``run_forever``) on one store: each would
+    send the same rows. Calls on one worker are serialised.
+    """
+
+    def __init__(
+        self,
+        store: OutboxStore,
+        sinks: Mapping[DestinationKind, Sink],
+        notifier: Notifier = _no_notifier,
+        *,
+        clock: Callable[[], datetime] = _utc_now,
+        policy: RetryPolicy | None = None,
+        rand: Callable[[], float] = random.random,
+        render: Callable[[Alert], RenderedMessage] = render_alert,
+        batch_size: int = 100,
+        max_concurrency: int = 16,
+        poll_interval_s: float = 30.0,
+    ) -> None:
+        self._store = store
+        self._sinks = dict(sinks)
+        self._notifier = notifier
+        self._clock = clock
+        self._policy = policy or RetryPolicy()
+        self._rand = rand
+        self._render = render
+        self._batch_size = batch_size
+        self._max_concurrency = max_concurrency
+        self._poll_interval_s = poll_interval_s
+        self._wake = asyncio.Event()
+        self._lock = asyncio.Lock()
+
+    @property
+    def policy(self) -> RetryPolicy:
+        return self._policy
+
+    def notify(self) -> None:
+        """New rows were committed: wake ``run_forever`` now instead of at the next poll."""
+        self._wake.set()
+
+    async def run_once(self, now: datetime | None = None) -> int:
+        """Send one batch of due rows; returns how many rows were attempted."""
+        _, attempted = await self._run_batch(self._clock() if now is None else now)
+        return attempted
+
+    async def drain(self, max_batches: int = 1000) -> int:
+        """Run batches until nothing is due now (retries in the future are left). For `once`."""
+        total = 0
+        for _ in range(max_batches):
+            fetched, attempted = await self._run_batch(self._clock())
+            total += attempted
+            if fetched == 0 or attempted == 0:
+                break
+        return total
+
+    async def run_forever(self, stop: asyncio.Event) -> None:
+        """Deliver until ``stop`` is set. A batch in progress is finished first (sends in flight
+        complete and are recorded); cancelling the task instead leaves unrecorded rows pending,
+        to be resent (and de-duplicated by nonce) after restart."""
+        kinds = frozenset(self._sinks)
+        while not stop.is_set():
+            self._wake.clear()  # before the batch: a notify() during it is not lost
+            try:
+                fetched, attempted = await self._run_batch(self._clock())
+            except Exception:
+                pause = min(self._poll_interval_s, _ERROR_WAIT_S)
+                log.exception("Delivery batch failed; trying again in %.0f s", pause)
+                await _wait_any(stop, seconds=pause)
+                continue
+            if fetched >= self._batch_size and attempted > 0:
+                continue  # more rows are waiting
+            timeout = self._poll_interval_s
+            try:
+                next_due = await self._store.next_due_at(kinds)
+            except Exception:
+                log.exception("Could not read the next outbox due time")
+                next_due = None
+            if next_due is not None:
+                until = (next_due - self._clock()).total_seconds()
+                timeout = min(timeout, max(until, 0.0))
+            if fetched == 0:
+                timeout = max(timeout, _MIN_IDLE_WAIT_S)  # never spin on an empty outbox
+            if timeout > 0:
+                await _wait_any(self._wake, stop, seconds=timeout)
+
+    async def _run_batch(self, now: datetime) -> tuple[int, int]:
+        async with self._lock:
+            items = await self._store.due_outbox(now, self._batch_size, frozenset(self._sinks))
+            lanes: dict[tuple[str, str], list[OutboxItem]] = {}
+            for item in items:
+                lanes.setdefault((item.destination_kind, item.destination), []).append(item)
+            limiter = asyncio.Semaphore(self._max_concurrency)
+
+            async def run_lane(lane: list[OutboxItem]) -> int:
+                async with limiter:
+                    return await self._run_lane(sorted(lane, key=lambda i: i.id))
+
+            counts = await asyncio.gather(*(run_lane(lane) for lane in lanes.values()))
+            return len(items), sum(counts)
+
+    async def _run_lane(self, lane: list[OutboxItem]) -> int:
+        """Rows of one destination, in order. Stops at the first row that has to wait."""
+        attempted = 0
+        for item in lane:
+            attempted += 1
+            try:
+                keep_going = await self._deliver(item)
+            except Exception:
+                # The store failed to record an outcome: the row stays pending and is retried
+                # with the next batch; the rest of this lane waits to keep the order.
+                log.exception("Could not record delivery of outbox row %d", item.id)
+                return attempted
+            if not keep_going:
+                break
+        return attempted
+
+    async def _deliver(self, item: OutboxItem) -> bool:
+        """Send one row and record the outcome; True when the rows behind it may go next."""
+        where = describe_destination(item.destination_kind, item.destination)
+        sink = self._sinks[item.destination_kind]
+        try:
+            rendered = self._render(item.alert)
+        except Exception as exc:  # a renderer bug must not wedge the destination
+            log.exception("Could not render outbox row %d", item.id)
+            await self._store.mark_failed(
+                item.id,
+                attempts=item.attempts + 1,
+                error=f"render error: {exc!r}",
+                now=self._clock(),
+            )
+            return True
+        try:
+            result = await sink.send(item, rendered)
+        except Exception as exc:  # sinks report failures as results; this is a bug or the unknown
+            log.exception("Sink %s raised for outbox row %d", item.destination_kind, item.id)
+            result = DeliveryResult.retry(f"unexpected error: {exc!r}")
+
+        now = self._clock()
+        if result.kind == "sent":
+            await self._store.mark_sent(item.id, result.message_id, now)
+            log.debug("Outbox row %d sent to %s as %s", item.id, where, result.message_id)
+            return True
+        error = result.error or result.kind
+        if result.kind == "failed":
+            log.warning("Outbox row %d to %s failed for good: %s", item.id, where, error)
+            await self._store.mark_failed(item.id, attempts=item.attempts + 1, error=error, now=now)
+            return True
+        if result.kind == "gone":
+            await self._pause(item, error, now)
+            return False
+        await self._schedule_retry(item, result, error, now)
+        return False
+
+    async def _schedule_retry(
+        self, item: OutboxItem, result: DeliveryResult, error: str, now: datetime
+    ) -> None:
+        where = describe_destination(item.destination_kind, item.destination)
+        rate_limited = result.retry_after_s is not None
+        attempts = item.attempts if rate_limited else item.attempts + 1
+        if attempts >= self._policy.max_attempts:
+            log.warning(
+                "Outbox row %d to %s failed after %d attempts: %s", item.id, where, attempts, error
+            )
+            await self._store.mark_failed(
+                item.id,
+                attempts=attempts,
+                error=f"gave up after {attempts} attempts: {error}",
+                now=now,
+            )
+            return
+        if rate_limited:
+            assert result.retry_after_s is not None
+            delay = result.retry_after_s
+        else:
+            delay = self._policy.delay_s(attempts, self._rand())
+        next_at = now + timedelta(seconds=delay)
+        log.info(
+            "Outbox row %d to %s will be retried in %.1f s (attempt %d): %s",
+            item.id,
+            where,
+            delay,
+            attempts,
+            error,
+        )
+        await self._store.mark_retry(
+            item.id, attempts=attempts, error=error, next_attempt_at=next_at, now=now
+        )
+
+    async def _pause(self, item: OutboxItem, reason: str, now: datetime) -> None:
+        where = describe_destination(item.destination_kind, item.destination)
+        log.warning("Pausing subscription %d: %s unusable: %s", item.subscription_id, where, reason)
+        info = await self._store.pause_subscription(item.subscription_id, reason, now)
+        if info is None:
+            return
+        try:
+            await self._notifier(info, reason)
+        except Exception:  # telling the guild is best effort; the pause is recorded either way
+            log.exception(
+                "Could not tell guild %s about paused subscription %d",
+                info.guild_id,
+                info.subscription_id,
+            )
+
+
+async def _wait_any(*events: asyncio.Event, seconds: float) -> None:
+    """Until one of ``events`` is set or ``seconds`` pass."""
+    waiters = [asyncio.ensure_future(event.wait()) for event in events]
+    try:
+        await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()
