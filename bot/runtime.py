@@ -11,19 +11,25 @@ import logging
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TextIO
+
+import aiohttp
 
 from bot.config import Settings
 from bot.core.engine import Engine
+from bot.core.topics import TopicCatalog
 from bot.core.types import DestinationKind
-from bot.delivery.base import Notifier, Sink
+from bot.delivery.base import PausedInfo, Sink, describe_destination
 from bot.delivery.console import ConsoleSink
-from bot.delivery.worker import DeliveryWorker
+from bot.delivery.webhook import WebhookSink
+from bot.delivery.worker import DeliveryWorker, Notifier
 from bot.feeds.fetch import Fetcher, FetchLimits
-from bot.pipeline import Pipeline, PipelineSettings, PollReport, TopicResolver, config_topic
+from bot.health import HealthInputs, HealthServer
+from bot.pipeline import Pipeline, PipelineSettings, PollReport
 from bot.scheduler import FeedScheduler
-from bot.store.repo import Store
+from bot.store.repo import GuildTopicStore, Store
+from bot.store.rows import SubscriptionRow
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +66,17 @@ def pipeline_settings(settings: Settings) -> PipelineSettings:
     )
 
 
+async def log_paused(info: PausedInfo, reason: str) -> None:
+    """Console mode has nobody to DM: the operator reads it in the log."""
+    log.warning(
+        "subscription %d (%s, topic %s) paused: %s",
+        info.subscription_id,
+        describe_destination(info.destination_kind, info.destination),
+        info.topic,
+        reason,
+    )
+
+
 @dataclass
 class Runtime:
     settings: Settings
@@ -69,6 +86,11 @@ class Runtime:
     scheduler: FeedScheduler
     worker: DeliveryWorker
     clock: Callable[[], datetime] = utcnow
+    catalog: TopicCatalog | None = None
+    # Set by the Discord bot; None in console mode (the health check then ignores the gateway).
+    gateway_connected: Callable[[], bool] | None = None
+    health: HealthServer | None = None
+    _sessions: list[aiohttp.ClientSession] = field(default_factory=list)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _stop: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -82,8 +104,6 @@ class Runtime:
         console: bool = True,
         out: TextIO | None = None,
         clock: Callable[[], datetime] = utcnow,
-        topic_for: TopicResolver = config_topic,
-        engine: Engine | None = None,
     ) -> Runtime:
         store = await Store.open(settings.bot.database)
         try:
@@ -112,16 +132,20 @@ class Runtime:
         except BaseException:
             await store.close()
             raise
-        all_sinks: dict[DestinationKind, Sink] = {"console": ConsoleSink(out or sys.stdout)}
+        # Webhooks work in every mode: a webhook-only deployment needs no bot token.
+        webhook_session = aiohttp.ClientSession()
+        all_sinks: dict[DestinationKind, Sink] = {
+            "console": ConsoleSink(out or sys.stdout),
+            "webhook": WebhookSink(webhook_session),
+        }
         all_sinks.update(sinks or {})
-        worker = DeliveryWorker(store, all_sinks, notifier=notifier, clock=clock)
+        worker = DeliveryWorker(store, all_sinks, notifier or log_paused, clock=clock)
         pipeline = Pipeline(
             store=store,
             fetcher=fetcher,
-            engine=engine or Engine(settings.topic_defs()),
+            engine=Engine([]),
             settings=pipeline_settings(settings),
             clock=clock,
-            topic_for=topic_for,
             on_outbox=worker.notify,
         )
         scheduler = FeedScheduler(
@@ -131,16 +155,59 @@ class Runtime:
             default_interval_s=settings.schedule.default_interval_minutes * 60,
             jitter_s=settings.schedule.jitter_seconds,
         )
-        return cls(settings, store, fetcher, pipeline, scheduler, worker, clock)
+        runtime = cls(settings, store, fetcher, pipeline, scheduler, worker, clock)
+        runtime._sessions.append(webhook_session)
+        try:
+            await runtime.reload_topics()
+        except BaseException:
+            await webhook_session.close()
+            await fetcher.close()
+            await store.close()
+            raise
+        return runtime
+
+    async def reload_topics(self) -> TopicCatalog:
+        """Recompile every topic (config + guild copies) into one engine and swap it in."""
+        guild_store = GuildTopicStore(self.store)
+        catalog = TopicCatalog(
+            base_lists={k: tuple(v) for k, v in self.settings.lists.items()},
+            base_topics={k: t.query for k, t in self.settings.topics.items()},
+            guild_lists=await guild_store.all_lists(),
+            guild_topics=await guild_store.all_topics(),
+        )
+        self.pipeline.set_engine(Engine(catalog.definitions()))
+        self.pipeline.topic_for = self._topic_for
+        self.catalog = catalog
+        return catalog
+
+    def _topic_for(self, sub: SubscriptionRow) -> str:
+        assert self.catalog is not None
+        return self.catalog.topic_id(sub.guild_id, sub.topic)
+
+    async def health_inputs(self) -> HealthInputs:
+        return HealthInputs(
+            scheduler_running=self.scheduler.running,
+            gateway_connected=self.gateway_connected() if self.gateway_connected else None,
+            feeds=tuple(await self.store.feeds()),
+            now=self.clock(),
+            overdue_after=timedelta(minutes=self.settings.health.overdue_minutes),
+        )
 
     async def start(self) -> None:
         self._tasks.append(asyncio.create_task(self.worker.run_forever(self._stop)))
         await self.scheduler.start()
+        if self.settings.health.enabled:
+            self.health = HealthServer(
+                self.settings.health.host, self.settings.health.port, self.health_inputs
+            )
+            await self.health.start()
         feeds = await self.store.feeds()
         log.info("polling %d feeds; database %s", len(feeds), self.store.path)
 
     async def stop(self) -> None:
         """Reverse of start: no new polls, finish in-flight ones, drain the worker, close."""
+        if self.health is not None:
+            await self.health.stop()
         await self.scheduler.stop()
         self._stop.set()
         self.worker.notify()
@@ -148,6 +215,8 @@ class Runtime:
             _done, pending = await asyncio.wait(self._tasks, timeout=5)
             for task in pending:
                 task.cancel()
+        for session in self._sessions:
+            await session.close()
         await self.fetcher.close()
         await self.store.close()
 

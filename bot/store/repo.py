@@ -6,7 +6,7 @@ import asyncio
 import json
 import sqlite3
 import uuid
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Collection, Iterable, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
 from pathlib import Path
@@ -15,6 +15,7 @@ from typing import Any
 import aiosqlite
 
 from bot.core.types import Alert, DestinationKind, OutboxItem
+from bot.delivery.base import PausedInfo
 from bot.store.db import StoreError, connect, wrap_error
 from bot.store.rows import (
     Delivery,
@@ -25,6 +26,8 @@ from bot.store.rows import (
     from_ts,
     to_ts,
 )
+
+ALL_KINDS: tuple[str, ...] = ("channel", "webhook", "console")
 
 _FEED_COLS = (
     "id, url, name, title, interval_minutes, from_config, etag, last_modified, body_hash, "
@@ -475,18 +478,35 @@ class Store:
 
     # -- outbox --------------------------------------------------------------------------
 
-    async def due_outbox(self, now: datetime, limit: int = 100) -> list[OutboxItem]:
-        """Pending rows whose time has come, oldest first, for active subscriptions."""
+    _DUE_HEAD = (
+        " FROM outbox o JOIN subscriptions s ON s.id = o.subscription_id"
+        " WHERE o.status = 'pending' AND s.paused = 0 AND s.kind IN ({kinds})"
+    )
+    # A destination's earlier pending row (still waiting for its retry) holds back later ones,
+    # so a channel's alerts arrive in order.
+    _NOT_BEHIND = (
+        " AND NOT EXISTS (SELECT 1 FROM outbox o2 JOIN subscriptions s2"
+        " ON s2.id = o2.subscription_id WHERE o2.status = 'pending' AND s2.paused = 0"
+        " AND s2.kind = s.kind AND s2.destination = s.destination AND o2.id < o.id{extra})"
+    )
+
+    async def due_outbox(
+        self, now: datetime, limit: int = 100, kinds: Collection[str] = ALL_KINDS
+    ) -> list[OutboxItem]:
+        """Pending rows ready to send, oldest first (see bot.delivery.worker.OutboxStore)."""
+        marks = ",".join("?" * len(kinds))
         rows = await self._all(
             "SELECT o.id, o.subscription_id, o.nonce, o.attempts, o.score, o.terms, o.summary,"
             " s.guild_id, s.kind, s.destination, s.topic, s.role_id,"
             " i.title, i.link, i.image, i.published_at,"
             " COALESCE(f.name, f.title, f.url) AS feed_title"
-            " FROM outbox o JOIN subscriptions s ON s.id = o.subscription_id"
-            " JOIN items i ON i.id = o.item_id JOIN feeds f ON f.id = i.feed_id"
-            " WHERE o.status = 'pending' AND s.paused = 0 AND o.next_attempt_at <= ?"
-            " ORDER BY o.id LIMIT ?",
-            (to_ts(now), limit),
+            + self._DUE_HEAD.format(kinds=marks).replace(
+                " WHERE", " JOIN items i ON i.id = o.item_id JOIN feeds f ON f.id = i.feed_id WHERE"
+            )
+            + " AND o.next_attempt_at <= ?"
+            + self._NOT_BEHIND.format(extra=" AND o2.next_attempt_at > ?")
+            + " ORDER BY o.id LIMIT ?",
+            (*kinds, to_ts(now), to_ts(now), limit),
         )
         out = []
         for r in rows:
@@ -516,16 +536,15 @@ class Store:
             )
         return out
 
-    async def blocked_destinations(self, now: datetime) -> set[tuple[str, str]]:
-        """Destinations with a pending row still waiting for its retry time: later rows of the
-        same destination wait behind it, so a channel's alerts stay in order."""
-        rows = await self._all(
-            "SELECT DISTINCT s.kind, s.destination FROM outbox o"
-            " JOIN subscriptions s ON s.id = o.subscription_id"
-            " WHERE o.status = 'pending' AND s.paused = 0 AND o.next_attempt_at > ?",
-            (to_ts(now),),
+    async def next_due_at(self, kinds: Collection[str] = ALL_KINDS) -> datetime | None:
+        marks = ",".join("?" * len(kinds))
+        row = await self._one(
+            "SELECT MIN(o.next_attempt_at)"
+            + self._DUE_HEAD.format(kinds=marks)
+            + self._NOT_BEHIND.format(extra=""),
+            tuple(kinds),
         )
-        return {(r[0], r[1]) for r in rows}
+        return from_ts(row[0]) if row is not None else None
 
     async def mark_sent(self, outbox_id: int, message_id: str | None, now: datetime) -> None:
         async with self._tx() as db:
@@ -536,22 +555,50 @@ class Store:
             )
 
     async def mark_retry(
-        self, outbox_id: int, error: str, next_attempt_at: datetime, now: datetime
+        self,
+        outbox_id: int,
+        *,
+        attempts: int,
+        error: str,
+        next_attempt_at: datetime,
+        now: datetime,
     ) -> None:
         async with self._tx() as db:
             await db.execute(
-                "UPDATE outbox SET attempts = attempts + 1, last_error = ?, next_attempt_at = ?"
-                " WHERE id = ?",
-                (error[:1000], to_ts(next_attempt_at), outbox_id),
+                "UPDATE outbox SET attempts = ?, last_error = ?, next_attempt_at = ? WHERE id = ?",
+                (attempts, error[:1000], to_ts(next_attempt_at), outbox_id),
             )
 
-    async def mark_failed(self, outbox_id: int, error: str, now: datetime) -> None:
+    async def mark_failed(
+        self, outbox_id: int, *, attempts: int, error: str, now: datetime
+    ) -> None:
         async with self._tx() as db:
             await db.execute(
-                "UPDATE outbox SET status = 'failed', attempts = attempts + 1, last_error = ?"
-                " WHERE id = ?",
-                (error[:1000], outbox_id),
+                "UPDATE outbox SET status = 'failed', attempts = ?, last_error = ? WHERE id = ?",
+                (attempts, error[:1000], outbox_id),
             )
+
+    async def pause_subscription(
+        self, subscription_id: int, reason: str, now: datetime
+    ) -> PausedInfo | None:
+        """Pause because the destination is gone; returns who to tell, once."""
+        async with self._tx() as db:
+            cur = await db.execute(
+                "UPDATE subscriptions SET paused = 1, paused_reason = ? WHERE id = ? AND paused = 0"
+                " RETURNING guild_id, kind, destination, topic, created_by",
+                (reason[:500], subscription_id),
+            )
+            row = await cur.fetchone()
+        if row is None:
+            return None
+        return PausedInfo(
+            subscription_id=subscription_id,
+            guild_id=row[0],
+            destination_kind=row[1],
+            destination=row[2],
+            topic=row[3],
+            created_by=row[4],
+        )
 
     async def outbox_rows(self, status: str | None = None) -> list[dict[str, Any]]:
         """For tests, /status and the operator: outbox rows as dicts."""

@@ -18,3 +18,4 @@ CREATE TABLE guild_topics (
     updated_at REAL NOT NULL,
     PRIMARY KEY (guild_id, name)
 );
+CREATE INDEX subscriptions_destination ON subscriptions (kind, destination);
