@@ -60,9 +60,12 @@ def parse_feed(body: bytes, headers: Mapping[str, str], now: datetime, base_url:
     ("bozo") but can still read is returned with `bozo=True` and the reason.
     """
     lowered = {k.lower(): v for k, v in headers.items()}
-    # Relative links resolve against the feed URL unless the server named another base.
-    if base_url:
-        lowered.setdefault("content-location", base_url)
+    # feedparser resolves relative URIs, guids included, against Content-Location: a guid such
+    # as "item-17" would become "https://host/item-17" and change whenever the feed URL does
+    # (a redirect, http -> https), re-alerting every item. So feedparser gets no base and keeps
+    # guids as written; links and images are made absolute here instead.
+    content_location = lowered.pop("content-location", "")
+    base = _absolute(content_location, base_url) if content_location else base_url
 
     if not body.strip():
         raise FeedParseError("not a feed: the response body is empty")
@@ -78,10 +81,14 @@ def parse_feed(body: bytes, headers: Mapping[str, str], now: datetime, base_url:
     bozo_exc = raw.get("bozo_exception") if raw.get("bozo") else None
 
     feed = raw.get("feed") or {}
-    if not version and not raw_entries and not (feed.get("title") and not _is_html(body, lowered)):
+    # Readable: a recognised format, or entries, or at least a channel title (an empty but
+    # valid feed). An HTML page never counts, whatever feedparser scraped from it.
+    looks_like_feed = bool(version or raw_entries) or (
+        bool(feed.get("title")) and not _is_html(body, lowered)
+    )
+    if not looks_like_feed:
         raise FeedParseError(_unreadable_reason(body, lowered, bozo_exc))
 
-    base = base_url
     entries: list[Entry] = []
     seen: set[str] = set()
     for raw_entry in raw_entries:
@@ -129,6 +136,12 @@ def _convert_entry(raw: Any, base: str, now: datetime) -> Entry:
     link = canonical_url(_absolute(raw_link, base)) if raw_link else None
     guid = _str(raw.get("id")) or None
 
+    # dict.get: FeedParserDict.get("updated_parsed") silently answers with published_parsed.
+    updated = _plausible(to_utc(dict.get(raw, "updated_parsed")), now)
+    # Atom makes <published> optional and RSS 1.0 has only dc:date (feedparser: "updated"): the
+    # last-updated time is a better publication time than the first-seen time the store would
+    # use otherwise. Only an entry with no date at all gets None.
+    published = _plausible(to_utc(dict.get(raw, "published_parsed")), now)
     return Entry(
         # The canonical link, not the raw one: feeds that rotate utm_* parameters on every fetch
         # would otherwise produce a "new" entry each time.
@@ -137,9 +150,9 @@ def _convert_entry(raw: Any, base: str, now: datetime) -> Entry:
         link=link,
         summary=summary,
         authors=_authors(raw),
-        published=_plausible(to_utc(raw.get("published_parsed")), now),
-        updated=_plausible(to_utc(raw.get("updated_parsed")), now),
-        image=_image(raw, content_html, link or base),
+        published=published or updated,
+        updated=updated,
+        image=_image(raw, content_html, base),
     )
 
 
