@@ -104,9 +104,11 @@ async def test_first_poll_is_a_silent_baseline_then_new_items_alert_once(
     printed = out.getvalue()
     assert "Astara crossing reopens" in printed
     assert "Nakhchivan bridge talks" in printed
-    assert "Oil output steady" not in printed and "Drills near the Aras" not in printed
+    assert "Oil output steady" not in printed
+    assert "Drills near the Aras" not in printed
     # canonical link: tracking parameters gone
-    assert "https://news.test/n1" in printed and "utm_source" not in printed
+    assert "https://news.test/n1" in printed
+    assert "utm_source" not in printed
 
     # the same body again: nothing parsed, nothing printed twice
     clock.advance(minutes=20)
@@ -208,7 +210,8 @@ async def test_broken_feeds_are_recorded_and_do_not_stop_the_good_one(
     for name, fragment in expected_error.items():
         feed = feeds[name]
         assert feed.error_count == 2, name
-        assert feed.last_error and fragment.lower() in feed.last_error.lower(), (
+        assert feed.last_error is not None, name
+        assert fragment.lower() in feed.last_error.lower(), (
             name,
             feed.last_error,
         )

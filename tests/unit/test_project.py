@@ -38,7 +38,8 @@ def test_core_does_not_import_shell_packages() -> None:
     for path in (ROOT / "bot" / "core").glob("*.py"):
         text = path.read_text(encoding="utf-8")
         for shell in ("bot.store", "bot.feeds", "bot.delivery", "bot.discord_app", "bot.runtime"):
-            assert f"from {shell}" not in text and f"import {shell}" not in text, (path, shell)
+            assert f"from {shell}" not in text, (path, shell)
+            assert f"import {shell}" not in text, (path, shell)
 
 
 def test_dockerfile_passes_hadolint() -> None:
@@ -58,7 +59,8 @@ def test_dockerfile_runs_as_non_root_with_a_data_volume_and_healthcheck() -> Non
     text = (ROOT / "Dockerfile").read_text(encoding="utf-8")
     assert "\nUSER 10001" in text
     assert 'VOLUME ["/data"]' in text
-    assert "HEALTHCHECK" in text and "/health" in text
+    assert "HEALTHCHECK" in text
+    assert "/health" in text
     assert "DISCORD_TOKEN=" not in text.replace("-e DISCORD_TOKEN=...", "")
 
 
