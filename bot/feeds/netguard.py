@@ -211,7 +211,8 @@ class GuardedResolver(AbstractResolver):
             reason = refusal_reason(ip, self.allow_private_networks)
             if reason is not None:
                 raise UnsafeURLError(
-                    f"refusing host {host}: it resolves to {ip}, {reason}", address=str(ip)
+                    f"refusing host {host}: it resolves to {result['host']}, {reason}",
+                    address=str(ip),
                 )
         return results
 
