@@ -15,7 +15,7 @@ from urllib.parse import unquote_plus, urlsplit, urlunsplit
 from selectolax.lexbor import LexborHTMLParser
 
 # Elements whose content is never visible text.
-_INVISIBLE_TAGS = ["script", "style", "noscript", "template", "iframe"]
+_INVISIBLE_TAGS = ["script", "style", "noscript", "template", "iframe", "applet"]
 # Elements that end a run of words: text on either side must not be glued together.
 _BREAKING_TAGS = (
     "address,article,aside,blockquote,br,caption,dd,details,dialog,div,dl,dt,fieldset,"

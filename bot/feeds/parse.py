@@ -73,8 +73,11 @@ def parse_feed(body: bytes, headers: Mapping[str, str], now: datetime, base_url:
     raw = feedparser.parse(
         io.BytesIO(body),
         response_headers=lowered,
-        resolve_relative_uris=True,
-        sanitize_html=True,
+        # Both off: we keep plain text only (html_to_text drops scripts and styles) and resolve
+        # the one URL taken from HTML (an <img> src) ourselves; together they cost ~25% of
+        # feedparser's time on a typical feed.
+        resolve_relative_uris=False,
+        sanitize_html=False,
     )
     version = str(raw.get("version") or "")
     raw_entries = raw.get("entries") or []
