@@ -28,7 +28,6 @@ from urllib.parse import parse_qs, quote, urlsplit
 
 import aiohttp
 import discord
-from discord.http import json_or_text
 from discord.webhook.async_ import AsyncWebhookAdapter, async_context
 
 from bot.core.render import RenderedMessage, safe_plain, truncate
@@ -83,10 +82,17 @@ class WebhookRateLimited(discord.HTTPException):
 
     def __init__(self, response: aiohttp.ClientResponse, data: dict[str, Any] | str | None):
         super().__init__(response, data)
-        raw = data.get("retry_after") if isinstance(data, dict) else None
-        if not isinstance(raw, int | float):
-            raw = _seconds(response.headers.get("Retry-After"))
-        self.retry_after: float | None = None if raw is None else max(float(raw), 0.0)
+        self.retry_after: float | None = _retry_after(response, data)
+
+
+def _retry_after(
+    response: aiohttp.ClientResponse, data: dict[str, Any] | str | None
+) -> float | None:
+    """A 429's wait: the body's precise ``retry_after``, else the Retry-After header."""
+    raw = data.get("retry_after") if isinstance(data, dict) else None
+    if not isinstance(raw, int | float):
+        raw = _seconds(response.headers.get("Retry-After"))
+    return None if raw is None else max(float(raw), 0.0)
 
 
 def _seconds(header: str | None) -> float | None:
@@ -98,10 +104,27 @@ def _seconds(header: str | None) -> float | None:
         return None
 
 
+async def _json_or_text(response: aiohttp.ClientResponse) -> dict[str, Any] | str:
+    """The body as JSON when it says so and parses (an empty or broken JSON body from a proxy
+    must not turn a 502 into a decoding error), else as text."""
+    text = await response.text(encoding="utf-8", errors="replace")
+    if response.headers.get("Content-Type", "").startswith("application/json"):
+        try:
+            data = json.loads(text)
+        except ValueError:
+            return text
+        if isinstance(data, dict):
+            return data
+    return text
+
+
 class _OneAttemptAdapter(AsyncWebhookAdapter):
     """One HTTP request per call; errors become discord.py exceptions, nothing is slept."""
 
-    def __init__(self, on_response: Callable[[int, aiohttp.ClientResponse], None]) -> None:
+    def __init__(
+        self,
+        on_response: Callable[[int, aiohttp.ClientResponse, dict[str, Any] | str], None],
+    ) -> None:
         super().__init__()  # type: ignore[no-untyped-call]  # unannotated in discord.py
         self._on_response = on_response
 
@@ -142,8 +165,8 @@ class _OneAttemptAdapter(AsyncWebhookAdapter):
             proxy=proxy,
             proxy_auth=proxy_auth,
         ) as response:
-            data = await json_or_text(response)
-            self._on_response(int(route.webhook_id or 0), response)
+            data = await _json_or_text(response)
+            self._on_response(int(route.webhook_id or 0), response, data)
             status = response.status
             if 200 <= status < 300:
                 return data
@@ -182,12 +205,14 @@ class WebhookSink:
         self._ready_at: dict[int, float] = {}  # webhook id -> loop time its bucket refills
         self._adapter = _OneAttemptAdapter(self._note_rate_limit)
 
-    def _note_rate_limit(self, webhook_id: int, response: aiohttp.ClientResponse) -> None:
+    def _note_rate_limit(
+        self, webhook_id: int, response: aiohttp.ClientResponse, data: dict[str, Any] | str
+    ) -> None:
         now = asyncio.get_running_loop().time()
         headers = response.headers
         wait: float | None = None
         if response.status == 429:
-            wait = _seconds(headers.get("Retry-After"))
+            wait = _retry_after(response, data)
         elif headers.get("X-RateLimit-Remaining") == "0":
             wait = _seconds(headers.get("X-RateLimit-Reset-After"))
         if wait is not None and wait > 0:

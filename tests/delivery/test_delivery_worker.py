@@ -6,12 +6,12 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from fake_outbox import T0, Clock, FakeOutboxStore, ScriptedSink
 
 from bot.core.render import RenderedMessage
 from bot.core.types import Alert
 from bot.delivery.base import DeliveryResult, PausedInfo, describe_destination
 from bot.delivery.worker import DeliveryWorker, RetryPolicy
+from tests.delivery.fake_outbox import T0, Clock, FakeOutboxStore, ScriptedSink
 
 CHAN_A = "111111111111111111"
 CHAN_B = "222222222222222222"
