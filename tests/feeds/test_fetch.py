@@ -16,7 +16,7 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 from bot.feeds.fetch import Fetcher, FetchLimits, parse_max_age, parse_retry_after
 
 if TYPE_CHECKING:
-    from feedserver import FeedServer
+    from tests.feedserver import FeedServer
 
 RSS = b"""<?xml version="1.0" encoding="utf-8"?>
 <rss version="2.0"><channel><title>Border news</title>
