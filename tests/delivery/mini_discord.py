@@ -92,6 +92,7 @@ class MiniDiscord:
             channel.update(available_tags=[], default_reaction_emoji=None, flags=0)
         if kind == 11:
             channel.update(
+                parent_id="300000000000000001",
                 owner_id=BOT_ID,
                 thread_metadata={
                     "archived": False,
