@@ -25,6 +25,6 @@ class ConsoleSink:
         try:
             self._stream.write(block + "\n\n")
             self._stream.flush()
-        except OSError as exc:  # e.g. a closed pipe: try again later rather than lose the alert
+        except (OSError, ValueError) as exc:  # a closed pipe or file: retry, do not lose it
             return DeliveryResult.retry(f"could not write to the console: {exc}")
         return DeliveryResult.sent(None)
