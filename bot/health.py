@@ -35,7 +35,9 @@ def health_problems(h: HealthInputs) -> list[str]:
     if h.gateway_connected is False:
         problems.append("Discord gateway is not connected")
     overdue = [
-        f for f in h.feeds if f.next_poll_at is not None and h.now - f.next_poll_at > h.overdue_after
+        f
+        for f in h.feeds
+        if f.next_poll_at is not None and h.now - f.next_poll_at > h.overdue_after
     ]
     if overdue:
         worst = min(overdue, key=lambda f: f.next_poll_at or h.now)
@@ -45,9 +47,7 @@ def health_problems(h: HealthInputs) -> list[str]:
 
 
 class HealthServer:
-    def __init__(
-        self, host: str, port: int, inputs: Callable[[], Awaitable[HealthInputs]]
-    ) -> None:
+    def __init__(self, host: str, port: int, inputs: Callable[[], Awaitable[HealthInputs]]) -> None:
         self.host = host
         self.port = port
         self._inputs = inputs

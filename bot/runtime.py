@@ -28,6 +28,7 @@ from bot.feeds.fetch import Fetcher, FetchLimits
 from bot.health import HealthInputs, HealthServer
 from bot.pipeline import Pipeline, PipelineSettings, PollReport
 from bot.scheduler import FeedScheduler
+from bot.store.db import StoreError
 from bot.store.repo import GuildTopicStore, Store
 from bot.store.rows import SubscriptionRow
 
@@ -196,6 +197,9 @@ class Runtime:
     async def start(self) -> None:
         self._tasks.append(asyncio.create_task(self.worker.run_forever(self._stop)))
         await self.scheduler.start()
+        if self.settings.bot.retention_days:
+            await self.prune()
+            self.scheduler.add_maintenance("retention:prune", self.prune, every_s=6 * 3600)
         if self.settings.health.enabled:
             self.health = HealthServer(
                 self.settings.health.host, self.settings.health.port, self.health_inputs
@@ -219,6 +223,17 @@ class Runtime:
             await session.close()
         await self.fetcher.close()
         await self.store.close()
+
+    async def prune(self) -> None:
+        """Retention: drop old item text, keep identity keys (no re-alerts of old items)."""
+        days = self.settings.bot.retention_days
+        try:
+            pruned = await self.store.prune(self.clock() - timedelta(days=days))
+        except StoreError as exc:
+            log.error("retention pruning failed: %s", exc)
+            return
+        if pruned:
+            log.info("retention: pruned %d items older than %d days", pruned, days)
 
     async def poll_all_once(self) -> list[PollReport]:
         """Poll every feed now (concurrently, within the fetcher's limits)."""

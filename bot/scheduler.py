@@ -110,6 +110,19 @@ class FeedScheduler:
                 replace_existing=True,
             )
 
+    def add_maintenance(
+        self, job_id: str, func: Callable[[], Awaitable[None]], every_s: float
+    ) -> None:
+        """A periodic housekeeping job (retention pruning), first run one interval from now."""
+        self._scheduler.add_job(
+            func,
+            IntervalTrigger(seconds=every_s),
+            id=job_id,
+            replace_existing=True,
+            max_instances=1,
+            coalesce=True,
+        )
+
     def poll_soon(self, feed_id: int) -> None:
         job = self._scheduler.get_job(feed_job_id(feed_id))
         if job is not None:

@@ -606,6 +606,33 @@ class Store:
         rows = await self._all(sql, (status,) if status else ())
         return [dict(r) for r in rows]
 
+    # -- retention -----------------------------------------------------------------------
+
+    async def prune(self, before: datetime) -> int:
+        """Drop the text of items first seen before `before`; their identity keys stay as
+        tombstones, so a feed that re-serves an old item never re-alerts it. Delivered and
+        failed outbox rows of those items go too; pending ones are kept."""
+        cutoff = to_ts(before)
+        async with self._tx() as db:
+            await db.execute(
+                "DELETE FROM outbox WHERE status != 'pending' AND item_id IN"
+                " (SELECT id FROM items WHERE first_seen_at < ? AND pruned = 0)",
+                (cutoff,),
+            )
+            await db.execute(
+                "DELETE FROM item_matches WHERE item_id IN"
+                " (SELECT id FROM items WHERE first_seen_at < ? AND pruned = 0)",
+                (cutoff,),
+            )
+            cur = await db.execute(
+                "UPDATE items SET title = '', summary = '', link = NULL, image = NULL,"
+                " authors = '', pruned = 1 WHERE first_seen_at < ? AND pruned = 0"
+                " AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.item_id = items.id"
+                " AND o.status = 'pending')",
+                (cutoff,),
+            )
+            return cur.rowcount
+
     # -- items ---------------------------------------------------------------------------
 
     async def items(self, feed_id: int | None = None) -> list[StoredItem]:

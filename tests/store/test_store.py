@@ -150,3 +150,23 @@ async def test_corrupt_database_is_refused_with_a_clear_message(tmp_path: Path) 
     path.write_bytes(b"this is not a database" * 200)
     with pytest.raises(StoreError, match=r"not a database|damaged"):
         await Store.open(path)
+
+
+async def test_retention_prunes_text_but_keeps_keys_so_old_items_never_realert(
+    tmp_path: Path,
+) -> None:
+    store = await open_store(tmp_path)
+    try:
+        [feed] = await store.sync_config_feeds([("https://f.test/rss", "F", None)], NOW)
+        await store.record_poll(poll_write(feed.id, [entry("old")], {}, first=True))
+        pruned = await store.prune(NOW + timedelta(days=1))
+        assert pruned == 1
+        [item] = await store.items(feed.id)
+        assert (item.title, item.summary) == ("", "")
+        known = await store.known_keys(feed.id, ["old"])
+        decisions = decide_items(
+            [entry("old")], known, first_poll=False, baseline_newest=0, now=NOW
+        )
+        assert decisions == []  # re-served old item: neither new nor an alert
+    finally:
+        await store.close()
