@@ -593,24 +593,34 @@ async def test_global_limit_is_never_exceeded_across_hosts(
 async def test_a_busy_host_does_not_hold_up_other_hosts(
     feed_server: FeedServer, make_fetcher: FetcherFactory
 ) -> None:
-    # 3 slow feeds on one host, one slot per host, two slots in all: the queue for slow.test
-    # must not occupy the global slots while it waits, so fast.test is served at once.
-    feed_server.route("/slow", RSS, delay_s=0.3)
+    # 3 feeds on a host that never answers, one slot per host, two slots in all: the queue for
+    # slow.test must not sit on the global slots while it waits, so fast.test is served while
+    # every slow request is still pending.
+    feed_server.route("/slow", RSS, hang=True)
     feed_server.route("/fast", RSS)
     fetcher = await make_fetcher(
-        FetchLimits(allow_private_networks=True, per_host_concurrency=1, concurrency=2),
+        FetchLimits(
+            allow_private_networks=True,
+            per_host_concurrency=1,
+            concurrency=2,
+            total_timeout=5,
+        ),
         resolver=FakeDNS({"slow.test": "127.0.0.1", "fast.test": "127.0.0.1"}),
     )
     slow = [
         asyncio.create_task(fetcher.fetch(feed_server.url("/slow", host="slow.test"), None, None))
         for _ in range(3)
     ]
-    await asyncio.sleep(0.05)
+    for _ in range(500):  # until the first slow request has reached the server
+        if feed_server.requests_to("/slow"):
+            break
+        await asyncio.sleep(0.01)
 
-    began = time.monotonic()
     fast = await fetcher.fetch(feed_server.url("/fast", host="fast.test"), None, None)
-    waited = time.monotonic() - began
 
     assert fast.status == "ok"
-    assert waited < 0.25  # well under one slow request, let alone three
-    assert [r.status for r in await asyncio.gather(*slow)] == ["ok"] * 3
+    assert not any(task.done() for task in slow)
+    assert len(feed_server.requests_to("/slow")) == 1  # the other two wait for slow.test's slot
+    for task in slow:
+        task.cancel()
+    await asyncio.gather(*slow, return_exceptions=True)
