@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import gzip
 import socket
 import time
+import tracemalloc
+import zlib
 from collections.abc import AsyncIterator, Callable, Coroutine
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -353,21 +354,33 @@ async def test_body_exactly_at_the_cap_is_accepted(
 async def test_gzip_bomb_is_stopped_at_the_cap_on_inflated_bytes(
     feed_server: FeedServer, make_fetcher: FetcherFactory
 ) -> None:
-    inflated = 16 * 1024 * 1024
-    on_wire = len(gzip.compress(RSS + b" " * (inflated - len(RSS)), compresslevel=9))
-    assert on_wire < 100_000  # small on the wire, far under the cap ...
-    feed_server.route("/rss", RSS, filler_bytes=inflated - len(RSS), gzip=True)
+    inflated_mib = 64
+    packer = zlib.compressobj(9, zlib.DEFLATED, 31)  # wbits 31: gzip framing
+    megabyte = b" " * (1 << 20)
+    bomb = b"".join(
+        [packer.compress(RSS), *(packer.compress(megabyte) for _ in range(inflated_mib))]
+    )
+    bomb += packer.flush()
+    assert len(bomb) < 100_000  # small on the wire, far under the cap ...
+    feed_server.route("/rss", bomb, headers={"Content-Encoding": "gzip"})
     fetcher = await make_fetcher(
         FetchLimits(allow_private_networks=True, max_body_bytes=1024 * 1024)
     )
 
-    result = await fetcher.fetch(feed_server.url("/rss"), None, None)
+    tracemalloc.start()
+    try:
+        result = await fetcher.fetch(feed_server.url("/rss"), None, None)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
 
-    # ... but 16 MiB once inflated: refused by the 1 MiB cap on decompressed bytes.
+    # ... but 64 MiB once inflated: refused by the 1 MiB cap on decompressed bytes, and
+    # refused while streaming, not after inflating everything in memory.
     assert (result.status, result.body) == ("error", None)
     assert result.error is not None
     assert "too large" in result.error
     assert "gzip" in result.error
+    assert peak < 16 * 1024 * 1024
 
 
 # --- redirects --------------------------------------------------------------------------------
