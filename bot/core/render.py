@@ -72,7 +72,9 @@ _ID_MENTION = re.compile(r"<(@[!&]?|#)(\d)")
 # code, spoilers, masked links, <...> mentions/timestamps/emoji/slash-command mentions).
 _INLINE_MD = re.compile(r"([\\*_~`|\[\]<>])")
 # Block markdown only counts at the start of a line: headings, subtext (-#), quotes, lists.
-_BLOCK_MD = re.compile(r"(?m)^(\s*)([#>+-]|\d+(?=\.))")
+_BLOCK_MD = re.compile(r"(?m)^(\s*)([#>+-])")
+# "1. item" is a list: escape the dot, since Discord shows a backslash before a digit.
+_ORDERED_LIST = re.compile(r"(?m)^(\s*\d+)\.")
 
 
 def neutralize_mentions(text: str) -> str:
@@ -87,7 +89,8 @@ def escape_markdown(text: str) -> str:
     Discord drops a backslash before any punctuation, so the escapes are invisible to readers.
     """
     text = _INLINE_MD.sub(r"\\\1", text)
-    return _BLOCK_MD.sub(lambda m: m.group(1) + "\\" + m.group(2), text)
+    text = _BLOCK_MD.sub(lambda m: m.group(1) + "\\" + m.group(2), text)
+    return _ORDERED_LIST.sub(lambda m: m.group(1) + "\\.", text)
 
 
 def _clean(text: str) -> str:
