@@ -98,7 +98,7 @@ class RetryPolicy:
     The n-th failed attempt (n >= 1) waits base_s * factor**(n-1), at most cap_s, scaled by a
     random factor in [1 - jitter, 1 + jitter] (still at most cap_s). After max_attempts failed
     attempts the row is marked failed. With the defaults: 2, 4, 8, ... 256, then 300 s; giving
-    up after 20 attempts, about 68 minutes after the first one. A 429 waits exactly what Discord
+    up after 20 attempts, about 64 minutes after the first one. A 429 waits exactly what Discord
     asked for and does not count as an attempt: the message was fine, the rate was not.
     """
 
