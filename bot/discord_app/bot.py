@@ -153,13 +153,12 @@ async def run_bot(settings: Settings) -> int:
     assert settings.token
     bot = BorderWatchBot(settings)
     loop = asyncio.get_running_loop()
-    stopping = asyncio.Event()
+    closing: list[asyncio.Task[None]] = []
 
     def stop() -> None:
-        if not stopping.is_set():
-            stopping.set()
+        if not closing:
             log.info("stopping")
-            loop.create_task(bot.close())
+            closing.append(loop.create_task(bot.close()))
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):
