@@ -63,6 +63,9 @@ class BorderWatchBot(commands.Bot):
             # Nothing the bot says mentions anyone unless a message opts in explicitly.
             allowed_mentions=discord.AllowedMentions.none(),
             guild_ready_timeout=guild_ready_timeout,
+            # A long 429 on a channel send raises instead of sleeping inside discord.py, so the
+            # outbox worker turns it into a retry and other channels keep flowing.
+            max_ratelimit_timeout=30.0,
         )
         self.settings = settings
         self._extensions = tuple(extensions)
