@@ -74,6 +74,14 @@ def make_bot() -> commands.Bot:
         await asyncio.sleep(0.05)
         await interaction.followup.send("done slowly")
 
+    @bot.tree.command(description="Answer, edit the answer, then add a private note")
+    async def report(interaction: discord.Interaction) -> None:
+        await interaction.response.send_message("working")
+        await interaction.edit_original_response(
+            content="done", embed=discord.Embed(title="Report")
+        )
+        await interaction.followup.send("only you see this", ephemeral=True)
+
     @bot.tree.command(description="Show a paged menu")
     async def menu(interaction: discord.Interaction) -> None:
         await interaction.response.send_message("page 1", view=PageView())
@@ -210,7 +218,7 @@ async def test_sync_stores_commands_with_descriptions_and_permissions(
 ) -> None:
     fake = fake_discord
     commands_ = {c.name: c for c in fake.global_commands()}
-    assert sorted(commands_) == ["ask", "feeds", "late", "menu", "ping", "post", "slow"]
+    assert sorted(commands_) == ["ask", "feeds", "late", "menu", "ping", "post", "report", "slow"]
     assert commands_["ping"].description == "Reply with pong"
     assert commands_["feeds"].default_member_permissions == str(MANAGE_GUILD)
     assert [o["name"] for o in commands_["feeds"].options] == ["add", "remove"]
@@ -289,6 +297,16 @@ async def test_a_deferred_answer_is_filled_by_the_followup(
     assert record.followups == []  # Discord: the first follow-up after a defer edits the original
 
 
+async def test_original_edits_and_ephemeral_followups(
+    fake_discord: FakeDiscord, bot: commands.Bot
+) -> None:
+    record = await fake_discord.invoke("report", followups=1)
+    assert (record.content, [e["title"] for e in record.embeds]) == ("done", ["Report"])
+    assert [(m.content, m.ephemeral) for m in record.followups] == [("only you see this", True)]
+    general = fake_discord.guild_a.channel("general")
+    assert [m.content for m in fake_discord.messages_in(general.id)] == ["done"]
+
+
 async def test_subcommand_permissions_come_from_the_member(
     fake_discord: FakeDiscord, bot: commands.Bot
 ) -> None:
@@ -352,6 +370,8 @@ async def test_an_interaction_answered_too_late_is_unknown(
     seen = bot.seen  # type: ignore[attr-defined]
     assert await fake.wait_for(lambda: seen.get("late")) == 10062
     assert fake.interactions[int(payload["id"])].expired
+    with pytest.raises(AssertionError, match="deadline"):
+        await fake.invoke("late")
 
 
 # -- failures discord.py must handle -------------------------------------------------------------
@@ -506,6 +526,16 @@ async def test_dms_threads_and_forum_posts(fake_discord: FakeDiscord, bot: comma
         ("Drill near Aras", ["first report"])
     ]
     assert created.message.id == created.thread.id == posts[0][0].id
+
+
+async def test_guilds_can_be_joined_and_left(fake_discord: FakeDiscord, bot: commands.Bot) -> None:
+    fake = fake_discord
+    guild = await fake.join_guild("Charlie Desk", members=["dave"])
+    joined = await fake.wait_for(lambda: bot.get_guild(guild.id))
+    assert joined.name == "Charlie Desk"
+    assert joined.get_channel(guild.channel("alerts").id) is not None
+    await fake.leave_guild(guild.id)
+    await fake.wait_for(lambda: bot.get_guild(guild.id) is None)
 
 
 # -- the gateway ----------------------------------------------------------------------------------

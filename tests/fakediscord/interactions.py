@@ -216,6 +216,7 @@ def build_command_interaction(
     if options is None:
         options = {}
     if isinstance(options, Mapping):
+        options = {k: v for k, v in options.items() if v is not None}  # None: option not given
         by_name = {o["name"]: o for o in schema}
         built = []
         for name, value in options.items():

@@ -127,6 +127,7 @@ class InteractionRecord:
     original_edits: int = 0  # PATCH @original count (also counts a follow-up that edited the defer)
     component_message_id: int | None = None  # the message a component/modal interaction came from
     expired: bool = False  # the bot answered after the deadline and got 10062 Unknown interaction
+    errors: list[str] = field(default_factory=list)  # rejected callbacks/follow-ups/edits, why
 
     @property
     def type(self) -> int:

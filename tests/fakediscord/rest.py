@@ -175,6 +175,7 @@ class Rest:
         r("GET", "/gateway/bot", self.get_gateway_bot)
         r("GET", "/users/@me", self.get_me)
         r("POST", "/users/@me/channels", self.open_dm)
+        r("GET", "/users/@me/guilds", self.get_my_guilds)
         r("GET", "/users/{user_id}", self.get_user)
         r("GET", "/oauth2/applications/@me", self.get_application)
         r("GET", "/applications/@me", self.get_application)
@@ -366,6 +367,22 @@ class Rest:
 
     async def get_me(self, rec: RecordedRequest) -> tuple[int, Any]:
         return 200, payloads.client_user_json(self.fake.world.bot)
+
+    async def get_my_guilds(self, rec: RecordedRequest) -> tuple[int, Any]:
+        bot = self.fake.world.bot.id
+        return 200, [
+            {
+                "id": str(g.id),
+                "name": g.name,
+                "icon": None,
+                "banner": None,
+                "owner": g.owner_id == bot,
+                "permissions": str(g.base_permissions(bot)),
+                "features": [],
+            }
+            for g in self.fake.world.guilds.values()
+            if bot in g.members
+        ]
 
     async def get_user(self, rec: RecordedRequest, user_id: str) -> tuple[int, Any]:
         user = self.fake.world.users.get(_int(user_id))
@@ -748,7 +765,11 @@ class Rest:
     ) -> tuple[int, Any]:
         irec = self._interaction_by_token(webhook_id, token)
         if irec is not None:
-            return await self._followup(rec, irec)
+            try:
+                return await self._followup(rec, irec)
+            except ApiError as e:
+                irec.errors.append(f"follow-up: {e.status} {e.code} {e.message}")
+                raise
         wh = self._webhook(webhook_id, token)
         found = self.fake.world.find_channel(wh.channel_id)
         assert found is not None
@@ -838,6 +859,8 @@ class Rest:
             if msg is not None and msg.webhook_id != wh.id:
                 msg = None
         if msg is None or msg.deleted:
+            if irec is not None:
+                irec.errors.append(f"{rec.method} message {message_id}: 404 10008 Unknown Message")
             raise ApiError(404, 10008, "Unknown Message")
         if rec.method == "GET":
             return 200, msg.data
@@ -845,7 +868,12 @@ class Rest:
             msg.deleted = True
             return 204, None
         body = dict(rec.json or {})
-        validate_message(body, require_content=False)
+        try:
+            validate_message(body, require_content=False)
+        except ApiError as e:
+            if irec is not None:
+                irec.errors.append(f"edit message {message_id}: {e.status} {e.code} {e.message}")
+            raise
         self.fake._edit_message(msg, body, rec.files)
         if irec is not None and (
             message_id == "@original" or (irec.original is not None and msg is irec.original)
@@ -857,10 +885,21 @@ class Rest:
     async def interaction_callback(
         self, rec: RecordedRequest, interaction_id: str, token: str
     ) -> tuple[int, Any]:
-        fake = self.fake
-        irec = fake.interactions.get(_int(interaction_id))
+        irec = self.fake.interactions.get(_int(interaction_id))
         if irec is None or irec.token != token:
             raise ApiError(404, 10062, "Unknown interaction")
+        try:
+            return await self._interaction_callback(rec, irec)
+        except ApiError as e:
+            irec.errors.append(
+                f"callback {(rec.json or {}).get('type')}: {e.status} {e.code} {e.message}"
+            )
+            raise
+
+    async def _interaction_callback(
+        self, rec: RecordedRequest, irec: InteractionRecord
+    ) -> tuple[int, Any]:
+        fake = self.fake
         if (
             fake.interaction_deadline is not None
             and irec.dispatched_at is not None

@@ -289,6 +289,43 @@ class FakeDiscord:
             intent=GUILDS_INTENT,
         )
 
+    async def join_guild(
+        self,
+        name: str,
+        *,
+        owner: FakeUser | str | None = None,
+        members: Sequence[FakeUser | str] = (),
+    ) -> FakeGuild:
+        """The bot is added to a new guild (same layout as the default ones): GUILD_CREATE."""
+
+        def user(u: FakeUser | str) -> FakeUser:
+            if isinstance(u, FakeUser):
+                return u
+            try:
+                return self.world.user(u)
+            except KeyError:
+                return self.world.add_user(u)
+
+        guild = self.world.add_guild(
+            name,
+            owner=user(owner or f"owner-of-{name.lower().replace(' ', '-')}"),
+            members=[user(m) for m in members],
+        )
+        session = self.gateway.session_for({"guild_id": guild.id})
+        if session is not None:
+            await self.gateway._dispatch_on(
+                session, "GUILD_CREATE", self.gateway.guild_create_payload(guild, session.intents)
+            )
+        return guild
+
+    async def leave_guild(self, guild_id: int) -> None:
+        """The bot is removed from a guild (kicked, or the guild deleted): GUILD_DELETE."""
+        guild = self.world.guilds[int(guild_id)]
+        session = self.gateway.session_for({"guild_id": guild.id})
+        guild.members.pop(self.world.bot.id, None)
+        if session is not None:
+            await self.gateway._dispatch_on(session, "GUILD_DELETE", {"id": str(guild.id)})
+
     def close_dms(self, user_id: int) -> None:
         """The user does not accept DMs from the bot: sending gets 403 50007."""
         self.closed_dms.add(int(user_id))
@@ -305,9 +342,9 @@ class FakeDiscord:
         path_pattern: str | re.Pattern[str],
         status: int,
         times: int | None = 1,
-        *,
         retry_after: float | None = None,
         body: JSON | None = None,
+        *,
         code: int | None = None,
         message: str | None = None,
         is_global: bool = False,
@@ -704,6 +741,7 @@ class FakeDiscord:
         locale: str = "en-US",
         subcommand_group: str | None = None,
         subcommand: str | None = None,
+        type: int | None = None,
         dm: bool = False,
     ) -> JSON:
         """A full INTERACTION_CREATE ``d`` for a synced slash command (type 2; 4 with ``focused``).
@@ -714,6 +752,14 @@ class FakeDiscord:
         option dicts is used as is. Defaults: guild A, its system channel (#general), the guild
         owner; ``permissions`` defaults to the member's computed permissions in the channel.
         """
+        if type not in (None, 2, 4):
+            raise ValueError(
+                f"type must be 2 (application command) or 4 (autocomplete), not {type}"
+            )
+        if type == 4 and focused is None:
+            raise ValueError("an autocomplete interaction (type 4) needs focused=<option name>")
+        if type == 2 and focused is not None:
+            raise ValueError("focused= makes an autocomplete interaction; type=2 contradicts it")
         guild, channel, user = self._resolve_place(guild_id, channel_id, user_id, dm)
         full = " ".join(p for p in (command, subcommand_group, subcommand) if p)
         return build_command_interaction(
@@ -762,14 +808,23 @@ class FakeDiscord:
         """
         payload = command if isinstance(command, dict) else self.make_interaction(command, **kwargs)
         rec = await self._dispatch_interaction(payload)
-        name = (payload.get("data") or {}).get("name") or (payload.get("data") or {}).get(
-            "custom_id"
-        )
-        await self.wait_for(
-            lambda: rec.finished and len(rec.followups) >= followups,
-            timeout,
-            f"the bot to answer interaction {name!r} (callbacks so far: {rec.callbacks})",
-        )
+        data = payload.get("data") or {}
+        name = data.get("name") or data.get("custom_id")
+
+        def done() -> bool:
+            if rec.expired:
+                raise AssertionError(
+                    f"the bot answered interaction {name!r} after the {self.interaction_deadline}s "
+                    f"deadline (Discord: 404 10062 Unknown interaction); defer first. {rec.errors}"
+                )
+            return rec.finished and len(rec.followups) >= followups
+
+        try:
+            await self.wait_for(done, timeout, f"the bot to answer interaction {name!r}")
+        except TimeoutError as exc:
+            raise TimeoutError(
+                f"{exc}\ncallbacks: {rec.callbacks}\nrejected answers: {rec.errors or 'none'}"
+            ) from None
         return rec
 
     async def autocomplete(
