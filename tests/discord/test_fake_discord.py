@@ -263,6 +263,11 @@ async def test_a_dispatched_interaction_runs_the_command(
     general = fake.guild_a.channel("general")
     assert [m.content for m in fake.messages_in(general.id, source="interaction")] == ["pong"]
 
+    in_dm = await fake.invoke("ping", dm=True, user_id=fake.user("bob"))
+    assert "guild_id" not in in_dm.payload
+    assert in_dm.payload["user"]["username"] == "bob"
+    assert [m.content for m in fake.dms_to(fake.user("bob").id)] == ["pong"]
+
 
 async def test_channel_option_is_resolved_and_nonce_deduplicates(
     fake_discord: FakeDiscord, bot: commands.Bot
