@@ -364,12 +364,13 @@ def keyword_changed(action: Literal["added", "removed"], name: str, term: str, s
     )
 
 
-def topic_show(name: str, query: str, customised: bool, lists_used: Sequence[str]) -> Embed:
+def topic_show(name: str, query: str, customised: bool) -> Embed:
     origin = "this server's version" if customised else "from the config file (unchanged here)"
-    fields = [("Query", code_block(query, FIELD_VALUE_LIMIT), False)]
-    if lists_used:
-        fields.append(("Lists", ", ".join(f"@{inline(n, 60)}" for n in lists_used), False))
-    return _embed(f"Topic {inline(name, 100)}", origin, fields=fields)
+    return _embed(
+        f"Topic {inline(name, 100)}",
+        f"{origin}\n{code_block(query, 3800)}",
+        footer="/keywords list shows the @lists it uses; /topic test tries it on a text.",
+    )
 
 
 def query_error(query: str, message: str, column: int) -> str:
