@@ -186,16 +186,20 @@ async def test_privileged_intents_are_refused_like_discord(fake_discord: FakeDis
 
 
 async def test_zlib_stream_compression_can_be_honoured() -> None:
-    async with FakeDiscord(gateway_compression=True) as fake:
-        with point_discord_at(fake):
-            client = make_bot()
-            async with fake.run_bot(client):
-                await client.tree.sync()
-                record = await fake.invoke("ping")
-                assert record.content == "pong"
-                conn = fake.gateway.connections[0]
-                assert conn.query == {"v": "10", "encoding": "json", "compress": "zlib-stream"}
-                assert conn.compressor is not None
+    base, gateway = discord.http.Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY
+    async with FakeDiscord(gateway_compression=True) as fake, point_discord_at(fake):
+        pointed = discord.http.Route.BASE
+        assert pointed == fake.api_base
+        client = make_bot()
+        async with fake.run_bot(client):
+            await client.tree.sync()
+            record = await fake.invoke("ping")
+            assert record.content == "pong"
+            conn = fake.gateway.connections[0]
+            assert conn.query == {"v": "10", "encoding": "json", "compress": "zlib-stream"}
+            assert conn.compressor is not None
+    restored = (discord.http.Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY)
+    assert restored == (base, gateway)
 
 
 async def test_a_sharded_identify_gets_its_shard_and_only_its_guilds(

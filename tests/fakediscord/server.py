@@ -18,7 +18,7 @@ import contextlib
 import re
 import secrets
 import time
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from aiohttp import web
@@ -249,6 +249,24 @@ class FakeDiscord:
 
     async def delete_webhook(self, webhook_id: int) -> None:
         self.webhooks[int(webhook_id)].deleted = True
+
+    async def create_channel(
+        self,
+        guild_id: int,
+        name: str,
+        *,
+        type: int = 0,
+        parent_id: int | None = None,
+        overwrites: Sequence[Overwrite] = (),
+    ) -> FakeChannel:
+        """Add a channel (0 text, 15 forum, 11 thread with ``parent_id``, ...) and tell the bot."""
+        ch = self.world.add_channel(
+            int(guild_id), name, type=type, parent_id=parent_id, overwrites=overwrites
+        )
+        guild = self.world.guilds[int(guild_id)]
+        event = "THREAD_CREATE" if ch.is_thread else "CHANNEL_CREATE"
+        await self._echo(event, payloads.channel_json(ch), guild, intent=GUILDS_INTENT)
+        return ch
 
     async def delete_channel(self, channel_id: int) -> None:
         """Delete a channel (and its threads; its webhooks die with it) and tell the bot."""
@@ -972,24 +990,39 @@ def _id(value: int | FakeGuild | FakeChannel) -> int:
     return value.id if isinstance(value, FakeGuild | FakeChannel) else int(value)
 
 
-@contextlib.contextmanager
-def point_discord_at(fake: FakeDiscord) -> Iterator[FakeDiscord]:
+class point_discord_at:  # lower case: it is used like a function, with point_discord_at(fake)
     """Point discord.py's REST base and gateway URL at ``fake``; restore them afterwards.
 
-    discord.py reads ``discord.http.Route.BASE`` (a str) on every request and
-    ``discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY`` (a ``yarl.URL``) on every IDENTIFY
-    connection; resumes use READY's ``resume_gateway_url``, which points back at the fake.
+    Works with ``with`` and ``async with``. discord.py reads ``discord.http.Route.BASE`` (a str)
+    whenever a Route is built and ``discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY`` (a
+    ``yarl.URL``) for every IDENTIFY connection; resumes use READY's ``resume_gateway_url``,
+    which points back at the fake.
     """
-    import discord.gateway
-    import discord.http
-    import yarl
 
-    old_base = discord.http.Route.BASE
-    old_gateway = discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY
-    discord.http.Route.BASE = fake.api_base
-    discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(fake.gateway_url)
-    try:
-        yield fake
-    finally:
-        discord.http.Route.BASE = old_base
-        discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = old_gateway
+    def __init__(self, fake: FakeDiscord) -> None:
+        self.fake = fake
+        self._saved: tuple[str, Any] | None = None
+
+    def __enter__(self) -> FakeDiscord:
+        import discord.gateway
+        import discord.http
+        import yarl
+
+        self._saved = (discord.http.Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY)
+        discord.http.Route.BASE = self.fake.api_base
+        discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(self.fake.gateway_url)
+        return self.fake
+
+    def __exit__(self, *exc: object) -> None:
+        import discord.gateway
+        import discord.http
+
+        assert self._saved is not None
+        discord.http.Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = self._saved
+        self._saved = None
+
+    async def __aenter__(self) -> FakeDiscord:
+        return self.__enter__()
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.__exit__()

@@ -294,6 +294,31 @@ class World:
         self.users[u.id] = u
         return u
 
+    def add_channel(
+        self,
+        guild_id: int,
+        name: str,
+        *,
+        type: int = GUILD_TEXT,
+        parent_id: int | None = None,
+        overwrites: Iterable[Overwrite] = (),
+    ) -> FakeChannel:
+        """A new channel (or thread, with ``parent_id``) in a guild."""
+        guild = self.guilds[guild_id]
+        position = sum(1 for c in guild.channels.values() if c.parent_id == parent_id)
+        ch = FakeChannel(
+            self.ids.next(),
+            name,
+            type,
+            guild_id,
+            parent_id,
+            position,
+            overwrites=list(overwrites),
+            owner_id=guild.owner_id if type in THREAD_TYPES else None,
+        )
+        guild.channels[ch.id] = ch
+        return ch
+
     def find_channel(self, channel_id: int) -> tuple[FakeGuild | None, FakeChannel] | None:
         for g in self.guilds.values():
             ch = g.channels.get(channel_id)
