@@ -58,7 +58,7 @@ def _id_of(value: object) -> int:
         return value.id
     if isinstance(value, StoredMessage):
         return value.id
-    return int(value)  # type: ignore[call-overload]
+    return int(str(value))
 
 
 def _find_command(fake: FakeDiscord, name: str, guild_id: int | None) -> StoredCommand:
@@ -171,7 +171,7 @@ def _resolve(
             return
     raise ValueError(
         f"option {option_name!r}: id {target} is not a known "
-        f"{OPTION_TYPE_NAMES.get(otype, otype).lower()} in the fake world"
+        f"{OPTION_TYPE_NAMES.get(otype, str(otype)).lower()} in the fake world"
     )
 
 

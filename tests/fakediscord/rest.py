@@ -1037,7 +1037,7 @@ class _RateLimited(ApiError):
 
 def _int(value: object) -> int:
     try:
-        return int(value)  # type: ignore[call-overload]
+        return int(str(value))
     except (TypeError, ValueError):
         raise ApiError(
             400,

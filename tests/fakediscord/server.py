@@ -250,6 +250,12 @@ class FakeDiscord:
     async def delete_webhook(self, webhook_id: int) -> None:
         self.webhooks[int(webhook_id)].deleted = True
 
+    def _guild_channel(self, channel_id: int) -> tuple[FakeGuild, FakeChannel]:
+        found = self.world.find_channel(int(channel_id))
+        if found is None or found[0] is None:
+            raise LookupError(f"no guild channel {channel_id}")
+        return found[0], found[1]
+
     async def create_channel(
         self,
         guild_id: int,
@@ -270,10 +276,7 @@ class FakeDiscord:
 
     async def delete_channel(self, channel_id: int) -> None:
         """Delete a channel (and its threads; its webhooks die with it) and tell the bot."""
-        found = self.world.find_channel(int(channel_id))
-        if found is None or found[0] is None:
-            raise LookupError(f"no guild channel {channel_id}")
-        guild, ch = found
+        guild, ch = self._guild_channel(channel_id)
         for child in [c for c in guild.channels.values() if c.parent_id == ch.id and c.is_thread]:
             del guild.channels[child.id]
         del guild.channels[ch.id]
@@ -288,10 +291,7 @@ class FakeDiscord:
         self, channel_id: int, overwrites: Sequence[Overwrite]
     ) -> None:
         """Replace a channel's permission overwrites and send CHANNEL_UPDATE."""
-        found = self.world.find_channel(int(channel_id))
-        if found is None or found[0] is None:
-            raise LookupError(f"no guild channel {channel_id}")
-        guild, ch = found
+        guild, ch = self._guild_channel(channel_id)
         ch.overwrites = list(overwrites)
         await self._echo("CHANNEL_UPDATE", payloads.channel_json(ch), guild, intent=GUILDS_INTENT)
 
@@ -902,7 +902,8 @@ class FakeDiscord:
         found = self.world.find_channel(int(p["channel_id"]))
         if found is None:
             raise LookupError(f"channel {p['channel_id']} vanished")
-        user = self._user(int((p.get("member") or {}).get("user", p.get("user", {})).get("id")))
+        invoker = (p.get("member") or {}).get("user") or p.get("user") or {}
+        user = self._user(int(invoker["id"]))
         msg = self.messages.get(shown.component_message_id or 0)
         payload = build_modal_submit(
             self,
