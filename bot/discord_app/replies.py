@@ -774,7 +774,7 @@ def status(
         ("Failed deliveries", str(s.failed), True),
         ("Subscriptions", subs, True),
         ("Uptime", f"{duration(now - started_at)} (since {ts(started_at, 'f')})", True),
-        ("Version", f"BorderWatch {inline(version, 40)}", True),
+        ("Version", f"BorderWatch {version}", True),
     ]
     if latency_ms is not None:
         fields.append(("Gateway latency", f"{latency_ms:.0f} ms", True))
