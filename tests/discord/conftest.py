@@ -5,8 +5,8 @@ Fixtures
 ``bot_config`` (dict): the configuration mapping the bot is built from (``settings_from_mapping``):
     a database in ``tmp_path``, ``fetch.allow_private_networks = true`` (the feed server is on
     127.0.0.1), no cooldown, no poll jitter, and a small Iran–Azerbaijan border topic (lists
-    ``iran``, ``azerbaijan``, ``border``; topic ``iran-azerbaijan-border``). No feeds. Override it in
-    a test module to change anything, extending this one::
+    ``iran``, ``azerbaijan``, ``border``; topic ``iran-azerbaijan-border``). No feeds. Override it
+    in a test module to change anything, extending this one::
 
         @pytest.fixture
         def bot_config(bot_config, feed_server):

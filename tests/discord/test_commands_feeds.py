@@ -138,7 +138,7 @@ async def test_feeds_add_refuses_a_redirect_to_cloud_metadata(
 
 
 @pytest.mark.parametrize(
-    "url, reason",
+    ("url", "reason"),
     [
         ("ftp://example.org/feed.xml", "only http and https"),
         ("file:///etc/passwd", "only http and https"),
@@ -245,7 +245,7 @@ def two_config_feeds(bot_config: dict[str, Any], feed_server: FeedServer) -> dic
 
 @pytest.mark.usefixtures("two_config_feeds")
 async def test_feeds_list_and_status_show_config_feeds_and_their_health(running_bot: Bot) -> None:
-    bot, fake = running_bot
+    _bot, fake = running_bot
     listed = await fake.invoke("feeds list")
     text = listed.text()
     assert "**Working** · config file" in text
@@ -271,7 +271,7 @@ async def test_feeds_list_and_status_show_config_feeds_and_their_health(running_
 async def test_the_per_guild_feed_limit_is_friendly(
     running_bot: Bot, border_feed: str, feed_server: FeedServer
 ) -> None:
-    bot, fake = running_bot
+    _bot, fake = running_bot
     feed_server.route("/second.xml", body=rss(BorderItems[:1]))
     await fake.invoke("feeds add", options={"url": border_feed})
     record = await fake.invoke("feeds add", options={"url": feed_server.url("/second.xml")})
@@ -292,7 +292,7 @@ async def test_the_per_guild_feed_limit_is_friendly(
 async def test_feeds_add_has_a_per_user_cooldown(
     running_bot: Bot, border_feed: str, feed_server: FeedServer
 ) -> None:
-    bot, fake = running_bot
+    _bot, fake = running_bot
     await fake.invoke("feeds add", options={"url": border_feed})
     again = await fake.invoke("feeds add", options={"url": feed_server.url("/other.xml")})
     assert again.ephemeral
