@@ -18,9 +18,10 @@ import pytest
 from discord import app_commands
 from discord.ext import commands
 
-from tests.fakediscord import MANAGE_GUILD, FakeDiscord, point_discord_at
+from tests.fakediscord import MANAGE_GUILD, FakeDiscord, fixtures, point_discord_at
 
-pytest_plugins = ["tests.fakediscord.fixtures", "pytester"]
+pytest_plugins = ["pytester"]
+fake_discord = fixtures.fake_discord  # the fixture under test (also re-exported by conftests)
 
 
 class PageView(discord.ui.View):
