@@ -619,6 +619,8 @@ def test_the_fixture_fails_a_test_that_called_an_unknown_route(pytester: pytest.
         "no:cacheprovider",
         "-o",
         "asyncio_mode=auto",
+        "-o",
+        "asyncio_default_fixture_loop_scope=function",
     )
     result.assert_outcomes(passed=1, errors=1)
     result.stdout.fnmatch_lines(["*does not implement*", "*POST /bogus*"])
