@@ -242,14 +242,24 @@ _LABELS = {
 def missing_post_permissions(
     perms: discord.Permissions, channel: discord.abc.GuildChannel | discord.Thread
 ) -> list[str]:
-    """The permissions the bot lacks to post alerts in `channel`, as Discord names them."""
-    needed: list[tuple[str, bool]] = [("view_channel", perms.view_channel)]
+    """The permissions the bot lacks to post alerts in `channel`, as Discord names them.
+
+    Only the first missing step is named (View, then the sending permission, then Embed Links):
+    Discord's permission maths removes what depends on a missing step (without Send Messages,
+    Embed Links counts as denied too), so listing those would send admins after the wrong one.
+    """
     if isinstance(channel, discord.Thread):
-        needed.append(("send_messages_in_threads", perms.send_messages_in_threads))
+        send = ("send_messages_in_threads", perms.send_messages_in_threads)
     elif isinstance(channel, discord.ForumChannel):
         # A forum post is a new thread: "Create Posts" is the send_messages bit in a forum.
-        needed.append(("create_posts", perms.send_messages))
+        send = ("create_posts", perms.send_messages)
     else:
-        needed.append(("send_messages", perms.send_messages))
-    needed.append(("embed_links", perms.embed_links))
-    return [_LABELS[name] for name, ok in needed if not ok]
+        send = ("send_messages", perms.send_messages)
+    for name, ok in (
+        ("view_channel", perms.view_channel),
+        send,
+        ("embed_links", perms.embed_links),
+    ):
+        if not ok:
+            return [_LABELS[name]]
+    return []
