@@ -177,7 +177,7 @@ BROKEN = {
     ),
     "/slow": dict(hang=True),
     "/big": dict(body=b"<rss>", filler_bytes=3 * 1024 * 1024, declare_length=False),
-    "/loop": dict(redirect_to="/loop"),
+    "/loop": dict(redirect_to="/loop", status=302, content_type=None),
     "/busy": dict(status=429, body=b"slow down", headers={"Retry-After": "3600"}),
 }
 
@@ -203,7 +203,7 @@ async def test_broken_feeds_are_recorded_and_do_not_stop_the_good_one(
         "500": "500",
         "html": "HTML",
         "slow": "timed out",
-        "big": "MiB",
+        "big": "too large",
         "loop": "redirect",
         "busy": "429",
     }
