@@ -102,7 +102,9 @@ class Pipeline:
         try:
             return await self._poll(feed)
         except Exception as exc:  # a bug of ours must not stop the other feeds
-            log.exception("poll of feed %s (%s) crashed", feed.id, feed.url)
+            log.exception(
+                "poll of feed %s (%s) crashed", feed.id, feed.url, extra={"feed_id": feed.id}
+            )
             return await self._fail(feed, None, f"internal error: {type(exc).__name__}: {exc}")
 
     async def _poll(self, feed: FeedRow) -> PollReport:
@@ -197,7 +199,11 @@ class Pipeline:
         new = sum(1 for d in decisions if d.change == "new")
         if not feed.baselined:
             log.info(
-                "feed %s baselined: %d items recorded, %d alerts", feed.url, new, len(outbox_ids)
+                "feed %s baselined: %d items recorded, %d alerts",
+                feed.url,
+                new,
+                len(outbox_ids),
+                extra={"feed_id": feed.id},
             )
         return PollReport(
             feed.id,
@@ -224,6 +230,7 @@ class Pipeline:
             feed.error_count + 1,
             error,
             nxt.isoformat(timespec="seconds"),
+            extra={"feed_id": feed.id},
         )
         await self.store.record_failure(feed.id, error, now, nxt)
         return PollReport(feed.id, feed.url, "error", error=error, next_poll_at=nxt)

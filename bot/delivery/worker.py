@@ -272,7 +272,13 @@ class DeliveryWorker:
             return True
         error = result.error or result.kind
         if result.kind == "failed":
-            log.warning("Outbox row %d to %s failed for good: %s", item.id, where, error)
+            log.warning(
+                "Outbox row %d to %s failed for good: %s",
+                item.id,
+                where,
+                error,
+                extra=_ids(item),
+            )
             await self._store.mark_failed(item.id, attempts=item.attempts + 1, error=error, now=now)
             return True
         if result.kind == "gone":
@@ -318,7 +324,13 @@ class DeliveryWorker:
 
     async def _pause(self, item: OutboxItem, reason: str, now: datetime) -> None:
         where = describe_destination(item.destination_kind, item.destination)
-        log.warning("Pausing subscription %d: %s unusable: %s", item.subscription_id, where, reason)
+        log.warning(
+            "Pausing subscription %d: %s unusable: %s",
+            item.subscription_id,
+            where,
+            reason,
+            extra=_ids(item),
+        )
         info = await self._store.pause_subscription(item.subscription_id, reason, now)
         if info is None:
             return
@@ -330,6 +342,15 @@ class DeliveryWorker:
                 info.guild_id,
                 info.subscription_id,
             )
+
+
+def _ids(item: OutboxItem) -> dict[str, object]:
+    """Structured-log fields (bot.logs.JsonFormatter shows them)."""
+    return {
+        "guild_id": item.guild_id,
+        "subscription_id": item.subscription_id,
+        "outbox_id": item.id,
+    }
 
 
 async def _wait_any(*events: asyncio.Event, seconds: float) -> None:
