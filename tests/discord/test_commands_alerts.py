@@ -266,3 +266,18 @@ async def test_subscribe_needs_embed_links(running_bot: Bot) -> None:
     record = await subscribe(fake)
     assert "it lacks **Embed Links** there. Grant it to the bot" in record.content
     assert subscriptions(bot) == []
+
+
+async def test_a_channel_of_another_guild_is_refused(running_bot: Bot) -> None:
+    bot, fake = running_bot
+    # Discord never offers it, but a forged interaction could name guild B's channel.
+    record = await fake.invoke(
+        "alerts subscribe", options={"channel": fake.guild_b.channel("alerts")}
+    )
+    assert record.content in (
+        "That channel is not in this server.",
+        # discord.py may already refuse to resolve a channel outside the interaction's guild.
+        "BorderWatch cannot see that channel, or it is not a text channel, thread or forum. "
+        "Give the bot the **View Channel** permission there and try again.",
+    )
+    assert subscriptions(bot) == []

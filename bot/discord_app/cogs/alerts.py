@@ -111,6 +111,10 @@ class Alerts(
     ) -> None:
         rt = runtime_of(interaction)
         guild_id = guild_id_of(interaction)
+        if channel.guild.id != guild_id:
+            # Discord only offers this server's channels; a forged id must not route alerts
+            # into another server.
+            raise UserError("That channel is not in this server.")
         name = resolve_topic(catalog_of(interaction), guild_id, topic)
         warnings: list[str] = []
         if role is not None and role.is_default():

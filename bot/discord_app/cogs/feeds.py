@@ -108,10 +108,10 @@ class Feeds(
         lookup = LookupStore(rt.store)
         existing = next((f for f in await lookup.guild_feeds(guild_id) if f.url == url), None)
         if existing is not None:
-            where = "the config file" if existing.from_config and not existing.followed else "it"
+            origin = " (it comes from the config file)" if existing.from_config else ""
             raise UserError(
-                f"This server already follows that feed as **{replies.inline(existing.name)}** "
-                f"(from {where}). See `/feeds list`."
+                f"This server already follows that feed as **{replies.inline(existing.name)}**"
+                f"{origin}. See `/feeds list`."
             )
         limit = rt.settings.discord.max_feeds_per_guild
         if await lookup.followed_count(guild_id) >= limit:
