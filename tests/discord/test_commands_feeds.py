@@ -244,8 +244,15 @@ def two_config_feeds(bot_config: dict[str, Any], feed_server: FeedServer) -> dic
 
 
 @pytest.mark.usefixtures("two_config_feeds")
-async def test_feeds_list_and_status_show_config_feeds_and_their_health(running_bot: Bot) -> None:
+async def test_feeds_list_and_status_show_config_feeds_and_their_health(
+    running_bot: Bot, feed_server: FeedServer
+) -> None:
     _bot, fake = running_bot
+    again = await fake.invoke("feeds add", options={"url": feed_server.url("/ok.xml")})
+    assert again.content == (
+        "This server already follows that feed as **Working** (it comes from the config file). "
+        "See `/feeds list`."
+    )
     listed = await fake.invoke("feeds list")
     text = listed.text()
     assert "**Working** · config file" in text
