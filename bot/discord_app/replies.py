@@ -319,7 +319,7 @@ def feed_added(p: FeedPreview) -> Embed:
 # /keywords and /topic
 
 
-def keywords_overview(lists: Mapping[str, Sequence[str]], customised: Iterable[str]) -> Embed:
+def keywords_overview(lists: Mapping[str, Sequence[str]], customised: Iterable[str]) -> list[Embed]:
     own = set(customised)
     lines = [
         f"**@{inline(name, 60)}** · {len(terms)} terms"
@@ -332,7 +332,7 @@ def keywords_overview(lists: Mapping[str, Sequence[str]], customised: Iterable[s
         empty="No keyword lists. Create one with `/keywords add`.",
         footer="/keywords list <list> shows the terms.",
         max_lines=40,
-    )[0]
+    )
 
 
 def keywords_list(name: str, terms: Sequence[str], customised: bool) -> list[Embed]:

@@ -190,7 +190,7 @@ class Keywords(
         lists = catalog.lists_for(guild_id)
         own = catalog.guild_lists.get(guild_id, {})
         if list_name is None:
-            await reply(interaction, embed=replies.keywords_overview(lists, own))
+            await reply(interaction, pages=replies.keywords_overview(lists, own))
             return
         name = _list_name(list_name, catalog, guild_id)
         if name not in lists:
