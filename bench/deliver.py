@@ -698,23 +698,30 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{sys.version.split()[0]}, {os.cpu_count()} CPUs."
     )
     runs: list[dict[str, float]] = []
-    all_ok = True
+    passed = 0
+    sane = True
     for k in range(args.repeat):
         r = asyncio.run(one_run(args))
         f = figures(r)
         runs.append(f)
         load = " / ".join(f"{x:.2f}" for x in os.getloadavg())
-        ok = print_table(f"Run {k + 1}/{args.repeat} ({r.wall_s:.1f} s; load {load})", f, args)
+        passed += print_table(f"Run {k + 1}/{args.repeat} ({r.wall_s:.1f} s; load {load})", f, args)
         for p in r.problems:
             print(f"  SANITY FAILURE: {p}")
-        all_ok = all_ok and ok and not r.problems
+        sane = sane and not r.problems
+    ok = passed == 1
     if args.repeat > 1:
+        # Each figure's median on its own (the added p99 is the median of the runs' differences).
         medians = {key: statistics.median(run[key] for run in runs) for key in runs[0]}
-        ok = print_table(f"Median of {args.repeat} runs", medians, args)
+        ok = print_table(f"Median of {args.repeat} runs (each figure separately)", medians, args)
         spread = ", ".join(f"{run['added p99']:.2f}" for run in runs)
-        print(f"  added p99 per run: {spread} ms")
-        all_ok = all_ok and ok
-    print("\nALL TARGETS PASS" if all_ok else "\nSOME TARGETS FAIL OR SANITY CHECKS FAILED")
+        print(f"  added p99 per run: {spread} ms; {passed} of {args.repeat} runs pass")
+    all_ok = ok and sane
+    verdict = "PASS" if ok else "FAIL"
+    scope = f"median of {args.repeat} runs" if args.repeat > 1 else "one run"
+    print(f"\nTarget (outbox adds < {TARGET_ADDED_P99_MS:g} ms at p99), {scope}: {verdict}")
+    if not sane:
+        print("SANITY CHECKS FAILED (see above): the figures are not trustworthy")
     return 0 if all_ok else 1
 
 
