@@ -42,7 +42,7 @@ from bot.core.rules import (
     Term,
     compile_topic,
 )
-from bot.core.text import scan
+from bot.core.text import scan, words
 from bot.core.types import Document, Span, TopicDef, TopicMatch
 
 __all__ = [
@@ -52,6 +52,8 @@ __all__ = [
     "Engine",
     "Occurrence",
     "TopicError",
+    "collect",
+    "dedupe",
     "evaluate",
     "evidence",
     "score_evidence",
@@ -84,37 +86,64 @@ class TopicError(ValueError):
 class DocIndex:
     """An item's title and body as folded words with positions and original character offsets."""
 
-    __slots__ = ("_positions", "_prefix_positions", "doc", "ends", "sets", "starts", "words")
+    __slots__ = ("_offsets", "_positions", "_sorted", "all_words", "doc", "sets", "words")
 
     def __init__(self, doc: Document) -> None:
         self.doc = doc
-        title = scan(doc.title)
-        body = scan(doc.body)
-        self.words: tuple[list[str], list[str]] = (title[0], body[0])
-        self.starts: tuple[list[int], list[int]] = (title[1], body[1])
-        self.ends: tuple[list[int], list[int]] = (title[2], body[2])
-        self.sets: tuple[set[str], set[str]] = (set(title[0]), set(body[0]))
+        self.words: tuple[list[str], list[str]] = (words(doc.title), words(doc.body))
+        self.sets: tuple[set[str], set[str]] = (set(self.words[0]), set(self.words[1]))
+        self.all_words = self.sets[0] | self.sets[1]
         self._positions: list[dict[str, list[int]] | None] = [None, None]
-        self._prefix_positions: dict[tuple[int, str], list[int]] = {}
+        self._sorted: list[list[str] | None] = [None, None]
+        self._offsets: tuple[tuple[list[int], list[int]], tuple[list[int], list[int]]] | None = None
+
+    def _scan_offsets(self) -> tuple[tuple[list[int], list[int]], tuple[list[int], list[int]]]:
+        # Offsets are only needed for the spans of matched topics: computed on first use.
+        if self._offsets is None:
+            title = scan(self.doc.title)
+            body = scan(self.doc.body)
+            self._offsets = ((title[1], body[1]), (title[2], body[2]))
+        return self._offsets
+
+    @property
+    def starts(self) -> tuple[list[int], list[int]]:
+        """Start offset (into the original title/body) of each word, by field and position."""
+        return self._scan_offsets()[0]
+
+    @property
+    def ends(self) -> tuple[list[int], list[int]]:
+        return self._scan_offsets()[1]
 
     def text(self, field: int) -> str:
         return self.doc.title if field == TITLE else self.doc.body
 
-    def positions(self, field: int, word: str) -> list[int]:
+    def _table(self, field: int) -> dict[str, list[int]]:
         table = self._positions[field]
         if table is None:
             table = {}
             for i, w in enumerate(self.words[field]):
                 table.setdefault(w, []).append(i)
             self._positions[field] = table
-        return table.get(word, [])
+        return table
+
+    def positions(self, field: int, word: str) -> list[int]:
+        """Word positions of `word` (folded) in a field."""
+        if word not in self.sets[field]:
+            return []
+        return (self._positions[field] or self._table(field))[word]
 
     def prefix_positions(self, field: int, prefix: str) -> list[int]:
-        key = (field, prefix)
-        found = self._prefix_positions.get(key)
-        if found is None:
-            found = [i for i, w in enumerate(self.words[field]) if w.startswith(prefix)]
-            self._prefix_positions[key] = found
+        ordered = self._sorted[field]
+        if ordered is None:
+            ordered = self._sorted[field] = sorted(self.sets[field])
+        i = bisect.bisect_left(ordered, prefix)
+        found: list[int] = []
+        table = None
+        while i < len(ordered) and ordered[i].startswith(prefix):
+            table = table or self._table(field)
+            found.extend(table[ordered[i]])
+            i += 1
+        found.sort()
         return found
 
     def word_positions(self, field: int, word: Term | Prefix) -> list[int]:
@@ -160,8 +189,6 @@ def _label(node: Term | Prefix | Phrase) -> str:
 def _entry_occurrences(
     node: Entry, dix: DocIndex, fields: tuple[int, ...], group: str | None
 ) -> list[Occurrence]:
-    label = _label(node)
-    grp = group or label
     out: list[Occurrence] = []
     if isinstance(node, Phrase):
         first, rest = node.words[0], node.words[1:]
@@ -179,10 +206,14 @@ def _entry_occurrences(
                     elif actual != w.text:
                         break
                 else:
-                    out.append(Occurrence(f, p, p + len(rest), label, grp))
+                    label = _label(node)
+                    out.append(Occurrence(f, p, p + len(rest), label, group or label))
         return out
     for f in fields:
-        out.extend(Occurrence(f, p, p, label, grp) for p in dix.word_positions(f, node))
+        found = dix.word_positions(f, node)
+        if found:
+            label = _label(node)
+            out.extend(Occurrence(f, p, p, label, group or label) for p in found)
     return out
 
 
@@ -242,16 +273,84 @@ def evaluate(
     raise TypeError(f"not a query node: {node!r}")  # pragma: no cover
 
 
-def evidence(result: ClauseResult) -> list[Occurrence]:
-    """The occurrences that made a held clause hold (nothing from negated parts).
+def collect(
+    node: Node,
+    dix: DocIndex,
+    fields: tuple[int, ...],
+    group: str | None,
+    out: list[Occurrence],
+) -> bool:
+    """Whether `node` holds; if it does, append its evidence to `out` (as `evidence` would).
 
-    One occurrence per (place, concept): when two entries of a list match the same words (Iran and
-    Iran*), the first one stands for both.
+    The lean twin of `evaluate`, for the engine: no result tree, terms absent from the item
+    rejected by one set lookup, nothing kept from failed or negated branches.
     """
+    if isinstance(node, Term):
+        text = node.text
+        found = False
+        for f in fields:
+            if text in dix.sets[f]:
+                found = True
+                out.extend(Occurrence(f, p, p, text, group or text) for p in dix.positions(f, text))
+        return found
+    if isinstance(node, Prefix | Phrase):
+        occ = _entry_occurrences(node, dix, fields, group)
+        out.extend(occ)
+        return bool(occ)
+    if isinstance(node, ListRef):
+        name = "@" + node.name
+        found = False
+        for entry in node.entries:
+            if isinstance(entry, Term) and not any(entry.text in dix.sets[f] for f in fields):
+                continue
+            occ = _entry_occurrences(entry, dix, fields, name)
+            if occ:
+                out.extend(occ)
+                found = True
+        return found
+    if isinstance(node, And):
+        mark = len(out)
+        for child in node.children:
+            if not collect(child, dix, fields, group, out):
+                del out[mark:]
+                return False
+        return True
+    if isinstance(node, Or):
+        held = False
+        for child in node.children:
+            held = collect(child, dix, fields, group, out) or held
+        return held
+    if isinstance(node, Not):
+        return not collect(node.child, dix, fields, group, [])
+    if isinstance(node, Field):
+        scoped = tuple(f for f in fields if FIELD_NAMES[f] == node.name)
+        return collect(node.child, dix, scoped, group, out)
+    if isinstance(node, Near):
+        left: list[Occurrence] = []
+        right: list[Occurrence] = []
+        if not (
+            collect(node.left, dix, fields, group, left)
+            and collect(node.right, dix, fields, group, right)
+        ):
+            return False
+        pairs = _near_pairs(left, right, node.distance)
+        out.extend(pairs)
+        return bool(pairs)
+    raise TypeError(f"not a query node: {node!r}")  # pragma: no cover
+
+
+def dedupe(occurrences: Iterable[Occurrence]) -> list[Occurrence]:
+    """One occurrence per (place, concept): when two entries of a list match the same words
+    (Iran and Iran*), the first one stands for both."""
     seen: dict[tuple[int, int, int, str], Occurrence] = {}
-    for o in _evidence(result):
+    for o in occurrences:
         seen.setdefault((o.field, o.first, o.last, o.group), o)
     return list(seen.values())
+
+
+def evidence(result: ClauseResult) -> list[Occurrence]:
+    """The occurrences that made a held clause hold (nothing from negated parts), deduplicated."""
+    return dedupe(_evidence(result))
 
 
 def _evidence(result: ClauseResult) -> Iterable[Occurrence]:
@@ -330,10 +429,10 @@ def _distinct_terms(spans: Sequence[Span]) -> tuple[str, ...]:
 
 def match_compiled(topic_id: str, query: Node, dix: DocIndex) -> TopicMatch | None:
     """Evaluate one compiled query in detail; the TopicMatch if it holds."""
-    result = evaluate(query, dix)
-    if not result.held:
+    found: list[Occurrence] = []
+    if not collect(query, dix, (TITLE, BODY), None, found):
         return None
-    occ = evidence(result)
+    occ = dedupe(found)
     spans = to_spans(dix, occ)
     return TopicMatch(topic_id, score_evidence(occ), _distinct_terms(spans), spans)
 
@@ -355,17 +454,36 @@ _COMMON_BY_LANGUAGE: Final = (
 _COMMON: Final = frozenset(w for line in _COMMON_BY_LANGUAGE for w in line.split())
 
 
-def _atom_cost(kind: str, text: str) -> float:
-    """Rough chance that an item contains this word/prefix (only the ranking matters)."""
+def _atom_chance(kind: str, text: str) -> float:
+    """A rough chance that an item contains this word ("t") or prefix ("p").
+
+    Only the ranking matters: it decides which clause anchors a topic and in which order the
+    compiled code tests the parts of an AND (least likely first, so most candidates fail fast).
+    Without corpus statistics, longer words are taken as rarer, common words as very likely.
+    """
     if kind == "t" and text in _COMMON:
-        return 50.0
+        return 0.9
     n = len(text)
-    cost = 1.0 if n >= 7 else 1.5 if n >= 5 else 3.0 if n >= 3 else 8.0
+    chance = 0.02 if n >= 7 else 0.03 if n >= 5 else 0.06 if n >= 3 else 0.15
     if text.isdigit():
-        cost *= 3
+        chance *= 3
     if kind == "p":
-        cost *= 1.5 if n >= 5 else 3.0
-    return cost
+        chance *= 1.5 if n >= 5 else 3.0
+    return min(chance, 0.9)
+
+
+def _all_chance(chances: Iterable[float]) -> float:
+    both = 1.0
+    for c in chances:
+        both *= c
+    return both
+
+
+def _any_chance(chances: Iterable[float]) -> float:
+    miss = 1.0
+    for c in chances:
+        miss *= 1.0 - c
+    return 1.0 - miss
 
 
 @dataclass(frozen=True, slots=True)
@@ -423,7 +541,9 @@ class _Compiler:
         if isinstance(node, Or):
             return self.any_of(node.children, scope)
         if isinstance(node, And):
-            return "(" + " and ".join(self.expr(c, scope) for c in node.children) + ")"
+            # least likely part first: most candidates then fail on the first test
+            ordered = sorted(node.children, key=self.chance)
+            return "(" + " and ".join(self.expr(c, scope) for c in ordered) + ")"
         if isinstance(node, Not):
             return f"(not {self.expr(node.child, scope)})"
         if isinstance(node, Field):
@@ -479,7 +599,28 @@ class _Compiler:
         return []  # NOT requires nothing
 
     def cost(self, clause: frozenset[int]) -> float:
-        return sum(_atom_cost(self.atom_keys[a][0], self.atom_keys[a][1]) for a in clause)
+        """Chance that a clause (any of its atoms) is present: lower is a better anchor."""
+        return _any_chance(_atom_chance(*self.atom_keys[a][:2]) for a in clause)
+
+    def chance(self, node: Node) -> float:
+        """Rough chance that `node` holds for an item (see _atom_chance)."""
+        if isinstance(node, Term):
+            return _atom_chance("t", node.text)
+        if isinstance(node, Prefix):
+            return _atom_chance("p", node.text)
+        if isinstance(node, Phrase):
+            return 0.5 * _all_chance(self.chance(w) for w in node.words)
+        if isinstance(node, ListRef):
+            return _any_chance(self.chance(e) for e in node.entries)
+        if isinstance(node, Or):
+            return _any_chance(self.chance(c) for c in node.children)
+        if isinstance(node, And):
+            return _all_chance(self.chance(c) for c in node.children)
+        if isinstance(node, Near):
+            return 0.5 * self.chance(node.left) * self.chance(node.right)
+        if isinstance(node, Not):
+            return 1.0 - self.chance(node.child)
+        return self.chance(node.child)  # Field
 
 
 @dataclass(frozen=True, slots=True)
@@ -544,23 +685,25 @@ class Engine:
         self._anchors: dict[int, tuple[int, ...]] = {a: tuple(t) for a, t in anchors.items()}
         self._complex: tuple[_Complex, ...] = tuple(comp.complex_list)
 
-        # word -> atoms present when the word is in the title / in the body
-        words: tuple[dict[str, list[int]], dict[str, list[int]]] = ({}, {})
-        prefixes: tuple[dict[str, list[int]], dict[str, list[int]]] = ({}, {})
+        # word / prefix -> atoms, by field scope (None: title or body)
+        word_atoms: dict[str | None, dict[str, list[int]]] = {None: {}, "title": {}, "body": {}}
+        prefix_atoms: dict[str | None, dict[str, list[int]]] = {None: {}, "title": {}, "body": {}}
         for aid, (kind, text, scope) in enumerate(comp.atom_keys):
-            table = words if kind == "t" else prefixes
-            for f in _SCOPES[scope]:
-                table[f].setdefault(text, []).append(aid)
-        self._words = tuple({w: tuple(a) for w, a in t.items()} for t in words)
-        self._prefix_atoms = tuple({p: tuple(a) for p, a in t.items()} for t in prefixes)
-        self._prefixes = sorted(set(prefixes[0]) | set(prefixes[1]))
-        prefix_set = set(self._prefixes)
-        # the longest proper prefix of each prefix that is itself in the list
-        self._parent: dict[str, str | None] = {}
-        for p in self._prefixes:
-            self._parent[p] = next(
-                (p[:k] for k in range(len(p) - 1, 0, -1) if p[:k] in prefix_set), None
-            )
+            table = word_atoms if kind == "t" else prefix_atoms
+            table[scope].setdefault(text, []).append(aid)
+        self._word_atoms = {s: {w: tuple(a) for w, a in t.items()} for s, t in word_atoms.items()}
+        self._prefix_atoms = {
+            s: {p: tuple(a) for p, a in t.items()} for s, t in prefix_atoms.items()
+        }
+        # Prefixes by their first 3 letters (prefixes are at least MIN_PREFIX_LEN = 2 long; the
+        # 2-letter ones are looked up directly).
+        all_prefixes = sorted({p for t in prefix_atoms.values() for p in t})
+        by_head: dict[str, list[str]] = {}
+        for p in all_prefixes:
+            if len(p) >= 3:
+                by_head.setdefault(p[:3], []).append(p)
+        self._prefixes_by_head = {h: tuple(ps) for h, ps in by_head.items()}
+        self._short_prefixes = frozenset(p for p in all_prefixes if len(p) < 3)
 
     def topic_ids(self) -> tuple[str, ...]:
         return tuple(t.id for t in self._topics)
@@ -572,47 +715,39 @@ class Engine:
                 return t.query
         raise KeyError(topic_id)
 
-    def _prefixes_of(self, word: str) -> list[str]:
-        prefixes = self._prefixes
-        i = bisect.bisect_right(prefixes, word) - 1
-        if i < 0:
-            return []
-        cand: str | None = prefixes[i]
-        parent = self._parent
-        # Every prefix of `word` in the list is `cand` or one of its ancestors (the list is
-        # sorted, so all entries between a prefix of `word` and `word` start with that prefix).
-        while cand is not None and not word.startswith(cand):
-            cand = parent[cand]
-        found: list[str] = []
-        while cand is not None:
-            found.append(cand)
-            cand = parent[cand]
-        return found
-
     def present_atoms(self, dix: DocIndex) -> set[int]:
+        """The atoms (word or prefix, with field scope) that occur in the item."""
         present: set[int] = set()
-        for f in (TITLE, BODY):
-            table = self._words[f]
-            for w in dix.sets[f]:
-                atoms = table.get(w)
-                if atoms:
-                    present.update(atoms)
-            if self._prefixes:
-                ptable = self._prefix_atoms[f]
-                for w in dix.sets[f]:
-                    for p in self._prefixes_of(w):
-                        atoms = ptable.get(p)
-                        if atoms:
-                            present.update(atoms)
+        for scope, found in (
+            (None, dix.all_words),
+            ("title", dix.sets[TITLE]),
+            ("body", dix.sets[BODY]),
+        ):
+            table = self._word_atoms[scope]
+            if table:
+                for w in table.keys() & found:
+                    present.update(table[w])
+            ptable = self._prefix_atoms[scope]
+            if ptable:
+                short = self._short_prefixes
+                by_head = self._prefixes_by_head
+                for w in found:
+                    longer = by_head.get(w[:3])
+                    if longer is not None:
+                        for p in longer:
+                            if w.startswith(p) and p in ptable:
+                                present.update(ptable[p])
+                    if short:
+                        p = w[:2]
+                        if p in short and p in ptable:
+                            present.update(ptable[p])
         return present
 
     def candidates(self, present: set[int]) -> set[int]:
         cands = set(self._always)
         anchors = self._anchors
-        for aid in present:
-            topics = anchors.get(aid)
-            if topics:
-                cands.update(topics)
+        for aid in anchors.keys() & present:
+            cands.update(anchors[aid])
         return cands
 
     def match(self, doc: Document, *, min_score: float = 0.0) -> tuple[TopicMatch, ...]:
@@ -628,7 +763,7 @@ class Engine:
             held = memo.get(cid)
             if held is None:
                 spec = complex_nodes[cid]
-                held = memo[cid] = evaluate(spec.node, dix, spec.fields).held
+                held = memo[cid] = collect(spec.node, dix, spec.fields, None, [])
             return held
 
         topics = self._topics
