@@ -25,8 +25,8 @@ Phases, in this order, in one process, one fake, one client, one database:
    ``drain()``: alerts/s from the start of ``drain()`` to the fake's receipt of the last POST
    (and to the end of ``drain()``, i.e. with every row marked sent);
 4. direct, paced: every ``--interval-ms``, ``--batch`` sends to the next channels (round robin),
-   each started without waiting for the previous tick: the same arrival pattern as phase 6
-   (``--paced-alerts`` messages in all);
+   each started without waiting for the previous tick, at most 16 in flight (as the worker): the
+   same arrival pattern as phase 6 (``--paced-alerts`` messages in all);
 5. direct, paced, after storing: the same, but each tick first stores its items with
    ``record_poll`` (items and matches, no outbox rows) and then sends directly: what a bot without
    an outbox still pays for remembering items, so the difference to phase 6 is the outbox alone;
@@ -308,10 +308,17 @@ class Bench:
         prepared: tuple[Any, discord.Embed, discord.AllowedMentions, str],
         started: dict[str, float],
         returned: dict[str, float],
+        limiter: asyncio.Semaphore | None = None,
     ) -> None:
+        """One send; ``started`` is taken before waiting for the ``limiter``, as the outbox's
+        commit time is taken before its rows wait for a lane."""
         channel, embed, mentions, nonce = prepared
         started[nonce] = time.monotonic()
-        await channel.send(embed=embed, allowed_mentions=mentions, nonce=nonce)
+        if limiter is None:
+            await channel.send(embed=embed, allowed_mentions=mentions, nonce=nonce)
+        else:
+            async with limiter:
+                await channel.send(embed=embed, allowed_mentions=mentions, nonce=nonce)
         returned[nonce] = time.monotonic()
 
     def _direct_timings(
@@ -439,6 +446,7 @@ class Bench:
         started: dict[str, float] = {}
         returned: dict[str, float] = {}
         tasks: list[asyncio.Task[None]] = []
+        limiter = asyncio.Semaphore(WORKER_CONCURRENCY)  # as many sends at once as the worker
 
         async def fire(k: int) -> None:
             start = k * self.args.batch
@@ -446,7 +454,8 @@ class Bench:
             if store_first:  # the items are remembered (no outbox rows), then sent
                 await self._commit(self._next_batch(len(todo)), outbox=False)
             for p in todo:
-                tasks.append(asyncio.create_task(self._direct_send(p, started, returned)))
+                send = self._direct_send(p, started, returned, limiter)
+                tasks.append(asyncio.create_task(send))
 
         gc.collect()
         mark = len(self.fake.requests)
