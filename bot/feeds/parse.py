@@ -18,6 +18,7 @@ from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import feedparser
+from feedparser.encodings import convert_to_utf8
 from selectolax.lexbor import LexborHTMLParser
 
 from bot.core.normalize import (
@@ -42,6 +43,13 @@ _COMMON_MARKUP = re.compile(
     re.I,
 )
 _IMAGE_EXT = re.compile(r"\.(jpe?g|png|gif|webp|avif)(\?|$)", re.I)
+# Internal entities a feed declares (<!ENTITY name "value">) and references to them. Entity
+# expansion is how a 100 KB body becomes gigabytes of text (billion laughs, or one big entity
+# referenced many times, which expat's amplification limit and feedparser's loose fallback both
+# let through): the expanded size is computed before parsing and capped.
+_ENTITY_DECL = re.compile(rb"""<!ENTITY\s+(?:%\s+)?([A-Za-z_][\w.:-]*)\s+(?:"([^"]*)"|'([^']*)')""")
+_ENTITY_REF = re.compile(rb"[&%]([A-Za-z_][\w.:-]*);")
+MAX_ENTITY_EXPANSION = 1024 * 1024  # bytes of text entities may add to a feed
 
 
 class FeedParseError(Exception):
@@ -69,6 +77,12 @@ def parse_feed(body: bytes, headers: Mapping[str, str], now: datetime, base_url:
 
     if not body.strip():
         raise FeedParseError("not a feed: the response body is empty")
+    expansion = _entity_expansion(convert_to_utf8(lowered, body, {}))
+    if expansion > MAX_ENTITY_EXPANSION:
+        raise FeedParseError(
+            f"refusing the feed: its XML entities would expand to more than "
+            f"{MAX_ENTITY_EXPANSION:,} bytes (an XML entity expansion attack, or a broken feed)"
+        )
 
     raw = feedparser.parse(
         io.BytesIO(body),
@@ -249,6 +263,37 @@ def _ttl(value: Any) -> int | None:
 
 def _str(value: Any) -> str:
     return value if isinstance(value, str) else ""
+
+
+def _entity_expansion(data: bytes) -> int:
+    """Bytes the declared internal entities add when every reference is expanded (nested ones
+    included), counted generously; stops counting past MAX_ENTITY_EXPANSION."""
+    if b"<!ENTITY" not in data:
+        return 0
+    values: dict[bytes, bytes] = {}
+    for m in _ENTITY_DECL.finditer(data):
+        values.setdefault(m[1], m[2] if m[2] is not None else m[3])  # the first one counts
+    sizes: dict[bytes, int] = {}
+
+    def size(name: bytes, depth: int) -> int:
+        if name not in sizes:
+            if depth > 16:  # nesting this deep (or a cycle) is an attack whatever the size
+                return MAX_ENTITY_EXPANSION + 1
+            value = values[name]
+            total = len(_ENTITY_REF.sub(b"", value))
+            for ref in _ENTITY_REF.findall(value):
+                if ref in values:
+                    total = min(total + size(ref, depth + 1), MAX_ENTITY_EXPANSION + 1)
+            sizes[name] = total
+        return sizes[name]
+
+    total = 0
+    for ref in _ENTITY_REF.findall(data):
+        if ref in values:
+            total += size(ref, 0)
+            if total > MAX_ENTITY_EXPANSION:
+                break
+    return total
 
 
 # --- errors --------------------------------------------------------------------------------
