@@ -48,6 +48,9 @@ class FetchSettings(_Section):
     # Off by default: feed URLs pointing at loopback/private networks are refused (SSRF guard).
     # Cloud metadata (169.254.169.254) stays refused even when this is on.
     allow_private_networks: bool = False
+    # Processes that parse feeds (feedparser is pure Python: processes use every core, and a
+    # hostile feed that exhausts memory kills a worker, not the bot). 0: a thread in the bot.
+    parse_workers: Annotated[int, Field(ge=0, le=32)] = 2
 
 
 class ScheduleSettings(_Section):

@@ -20,7 +20,8 @@ from bot.core.summarize import summarize
 from bot.core.text import fold
 from bot.core.types import Document, FetchResult, TopicMatch
 from bot.feeds.fetch import Fetcher
-from bot.feeds.parse import FeedParseError, parse_feed_async
+from bot.feeds.parse import FeedParseError
+from bot.feeds.parsepool import FeedParser
 from bot.store.repo import Store
 from bot.store.rows import Delivery, FeedRow, PollWrite, SubscriptionRow
 
@@ -65,6 +66,7 @@ class Pipeline:
         *,
         store: Store,
         fetcher: Fetcher,
+        parser: FeedParser,
         engine: Engine,
         settings: PipelineSettings,
         clock: Callable[[], datetime],
@@ -74,6 +76,7 @@ class Pipeline:
     ) -> None:
         self.store = store
         self.fetcher = fetcher
+        self.parser = parser
         self.engine = engine
         self.settings = settings
         self.clock = clock
@@ -133,7 +136,7 @@ class Pipeline:
             return PollReport(feed.id, feed.url, "unchanged", next_poll_at=nxt)
 
         try:
-            parsed = await parse_feed_async(body, dict(result.headers), now, result.url)
+            parsed = await self.parser.parse(body, dict(result.headers), now, result.url)
         except FeedParseError as exc:
             return await self._fail(feed, result, str(exc))
 

@@ -25,6 +25,7 @@ from bot.delivery.console import ConsoleSink
 from bot.delivery.webhook import WebhookSink
 from bot.delivery.worker import DeliveryWorker, Notifier
 from bot.feeds.fetch import Fetcher, FetchLimits
+from bot.feeds.parsepool import FeedParser
 from bot.health import HealthInputs, HealthServer
 from bot.pipeline import Pipeline, PipelineSettings, PollReport
 from bot.scheduler import FeedScheduler
@@ -141,9 +142,11 @@ class Runtime:
         }
         all_sinks.update(sinks or {})
         worker = DeliveryWorker(store, all_sinks, notifier or log_paused, clock=clock)
+        parser = FeedParser(settings.fetch.parse_workers)
         pipeline = Pipeline(
             store=store,
             fetcher=fetcher,
+            parser=parser,
             engine=Engine([]),
             settings=pipeline_settings(settings),
             clock=clock,
@@ -221,6 +224,7 @@ class Runtime:
                 task.cancel()
         for session in self._sessions:
             await session.close()
+        await asyncio.to_thread(self.pipeline.parser.close)
         await self.fetcher.close()
         await self.store.close()
 

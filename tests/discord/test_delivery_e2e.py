@@ -82,7 +82,9 @@ async def test_matching_item_becomes_exactly_one_message_with_the_expected_embed
     [embed] = message.embeds
     assert embed["title"] == HIT.title
     assert embed["url"] == "https://news.test/hit-1"  # tracking parameters removed
-    assert "**drills**" in embed["description"].lower() or "**" in embed["description"]
+    # the query-biased summary: the matching sentence, its matched terms in bold
+    assert "**Aras**" in embed["description"]
+    assert "forces began **drills** on the **Aras** river" in embed["description"]
     fields = {f["name"]: f["value"] for f in embed["fields"]}
     assert any("Caucasus Wire" in v for v in fields.values())
     assert any("<t:" in v for v in fields.values())

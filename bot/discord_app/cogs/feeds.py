@@ -28,7 +28,7 @@ from bot.discord_app.cogs._common import (
     user_cooldown,
 )
 from bot.feeds.netguard import UnsafeURLError, check_url
-from bot.feeds.parse import FeedParseError, parse_feed_async
+from bot.feeds.parse import FeedParseError
 from bot.store.lookup import LookupStore
 
 if TYPE_CHECKING:
@@ -128,7 +128,9 @@ class Feeds(
             )
         now = rt.clock()
         try:
-            parsed = await parse_feed_async(result.body, dict(result.headers), now, result.url)
+            parsed = await rt.pipeline.parser.parse(
+                result.body, dict(result.headers), now, result.url
+            )
         except FeedParseError as exc:
             raise UserError(
                 f"That is not a feed BorderWatch can read: {exc}. Nothing was added."
