@@ -6,6 +6,7 @@ only calls the fetcher, the parser and the store in order, and never raises for 
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import random
@@ -83,6 +84,8 @@ class Pipeline:
         self.rng = rng or random.Random()
         self.topic_for = topic_for
         self.on_outbox = on_outbox
+        # One poll of a feed at a time, whoever asks (the scheduler, /feeds add, `once`).
+        self._feed_locks: dict[int, asyncio.Lock] = {}
 
     def set_engine(self, engine: Engine) -> None:
         """Swap in a recompiled engine (after a topic or keyword list changed)."""
@@ -102,6 +105,12 @@ class Pipeline:
 
     async def poll(self, feed: FeedRow) -> PollReport:
         """Poll one feed. Every failure is recorded on the feed; nothing propagates."""
+        async with self._feed_locks.setdefault(feed.id, asyncio.Lock()):
+            return await self._poll_unlocked(feed)
+
+    async def _poll_unlocked(self, feed: FeedRow) -> PollReport:
+        # Another poll may have finished while we waited: work from the stored state.
+        feed = await self.store.feed(feed.id) or feed
         try:
             return await self._poll(feed)
         except Exception as exc:  # a bug of ours must not stop the other feeds

@@ -287,63 +287,77 @@ class Store:
                     write.feed_id,
                 ),
             )
+            new_rows = [
+                (
+                    write.feed_id,
+                    d.entry.key,
+                    d.entry.title,
+                    d.entry.link,
+                    d.entry.summary,
+                    ", ".join(d.entry.authors),
+                    d.entry.image,
+                    to_ts(d.published),
+                    to_ts(d.entry.updated) if d.entry.updated else None,
+                    now,
+                    d.content_hash,
+                    0 if d.alert else 1,
+                )
+                for d in write.items
+                if d.change == "new"
+            ]
+            changed_rows = [
+                (
+                    d.entry.title,
+                    d.entry.link,
+                    d.entry.summary,
+                    d.entry.image,
+                    to_ts(d.entry.updated) if d.entry.updated else None,
+                    now,
+                    d.content_hash,
+                    write.feed_id,
+                    d.entry.key,
+                )
+                for d in write.items
+                if d.change == "updated"
+            ]
+            # One statement per kind of row: a poll of a 50-item feed is 3 round trips to the
+            # database thread instead of 100.
+            await db.executemany(
+                "INSERT INTO items (feed_id, key, title, link, summary, authors, image,"
+                " published_at, updated_at, first_seen_at, content_hash, baseline)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (feed_id, key) DO NOTHING",
+                new_rows,
+            )
+            await db.executemany(
+                "UPDATE items SET title = ?, link = ?, summary = ?, image = ?,"
+                " updated_at = ?, last_changed_at = ?, content_hash = ?,"
+                " update_count = update_count + 1 WHERE feed_id = ? AND key = ?",
+                changed_rows,
+            )
+            # Ids of the rows this poll wrote (first seen or changed now): an item another
+            # writer stored first is not ours to match or alert.
             item_ids: dict[str, int] = {}
-            for d in write.items:
-                e = d.entry
-                if d.change == "new":
-                    cur = await db.execute(
-                        "INSERT INTO items (feed_id, key, title, link, summary, authors, image,"
-                        " published_at, updated_at, first_seen_at, content_hash, baseline)"
-                        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-                        " ON CONFLICT (feed_id, key) DO NOTHING RETURNING id",
-                        (
-                            write.feed_id,
-                            e.key,
-                            e.title,
-                            e.link,
-                            e.summary,
-                            ", ".join(e.authors),
-                            e.image,
-                            to_ts(d.published),
-                            to_ts(e.updated) if e.updated else None,
-                            now,
-                            d.content_hash,
-                            0 if d.alert else 1,
-                        ),
-                    )
-                    row = await cur.fetchone()
-                    if row is not None:
-                        item_ids[e.key] = int(row[0])
-                else:
-                    cur = await db.execute(
-                        "UPDATE items SET title = ?, link = ?, summary = ?, image = ?,"
-                        " updated_at = ?, last_changed_at = ?, content_hash = ?,"
-                        " update_count = update_count + 1 WHERE feed_id = ? AND key = ?"
-                        " RETURNING id",
-                        (
-                            e.title,
-                            e.link,
-                            e.summary,
-                            e.image,
-                            to_ts(e.updated) if e.updated else None,
-                            now,
-                            d.content_hash,
-                            write.feed_id,
-                            e.key,
-                        ),
-                    )
-                    row = await cur.fetchone()
-                    if row is not None:
-                        item_ids[e.key] = int(row[0])
-            for key, match in write.matches:
-                if key in item_ids:
-                    await db.execute(
-                        "INSERT INTO item_matches (item_id, topic, score, terms)"
-                        " VALUES (?, ?, ?, ?)"
-                        " ON CONFLICT (item_id, topic) DO UPDATE SET score = excluded.score,"
-                        " terms = excluded.terms",
-                        (item_ids[key], match.topic, match.score, json.dumps(list(match.terms))),
-                    )
+            keys = [d.entry.key for d in write.items]
+            for chunk_start in range(0, len(keys), 500):
+                chunk = keys[chunk_start : chunk_start + 500]
+                marks = ",".join("?" * len(chunk))
+                async with db.execute(
+                    f"SELECT key, id FROM items WHERE feed_id = ? AND key IN ({marks})"
+                    " AND (first_seen_at = ? OR last_changed_at = ?)",
+                    (write.feed_id, *chunk, now, now),
+                ) as cur:
+                    item_ids.update((r[0], int(r[1])) for r in await cur.fetchall())
+            await db.executemany(
+                "INSERT INTO item_matches (item_id, topic, score, terms) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT (item_id, topic) DO UPDATE SET score = excluded.score,"
+                " terms = excluded.terms",
+                [
+                    (item_ids[key], m.topic, m.score, json.dumps(list(m.terms)))
+                    for key, m in write.matches
+                    if key in item_ids
+                ],
+            )
             for dl in write.deliveries:
                 if dl.item_key not in item_ids:
                     continue
