@@ -33,11 +33,17 @@ server to the POST that created the message (CLOCK_MONOTONIC is system-wide on L
 processes' clocks agree). The leak check compares the median RSS of the third and the fourth
 quarter of the publishing period and fits a line through its second half.
 
-Exit status: 0 when delivered == expected (the same pairs), no duplicates and the bot ran to the
-end; 1 otherwise.
+The database is reported at the end (size, bytes per item); since retention works in days and
+a soak lasts minutes, the run then applies the bot's own `Store.prune` to every item offline and
+reports what the tombstones still hold, before and after a VACUUM.
+
+Exit status: 0 when delivered == expected (the same pairs), no duplicates, every item stored,
+every outbox row sent, every feed's baseline taken from the answer the server recorded, and the
+bot exited 0 on SIGTERM; 1 otherwise (the report names the problem).
 
 Run:  .venv/bin/python bench/soak.py [--duration 600] [--feeds 1000] [--guilds 50]
-          [--items-per-minute 120] [--on-topic 0.2] [--interval-s 15] [--seed N] [--keep]
+          [--items-per-minute 120] [--on-topic 0.2] [--interval-s 15] [--seed N]
+          [--workdir DIR] [--json FILE]
 """
 
 from __future__ import annotations
@@ -162,6 +168,7 @@ def serve_soak_feeds(params: SoakParams, conn: multiprocessing.connection.Connec
     async def handle_feed(request: web.Request) -> web.Response:
         feed = feeds[int(request.match_info["i"])]
         stats["requests"] += 1
+        stats["requests while faulting"] += state["faults"]
         inm = request.headers.get("If-None-Match")
         if inm is not None and feed.baseline is not None and feed.first_inm_after_baseline is None:
             feed.first_inm_after_baseline = inm.strip()
@@ -499,6 +506,10 @@ def write_config(
 class RssSampler:
     pid: int
     samples: list[tuple[float, int]] = field(default_factory=list)  # (monotonic, bytes)
+    # The bot and its descendants (the feed-parsing worker pool): RSS summed, so shared pages
+    # count more than once; an upper bound of what the bot costs.
+    tree: list[tuple[float, int]] = field(default_factory=list)
+    max_children: int = 0
 
     async def run(self, stop: asyncio.Event) -> None:
         import psutil  # type: ignore[import-untyped]
@@ -506,9 +517,17 @@ class RssSampler:
         proc = psutil.Process(self.pid)
         while not stop.is_set():
             try:
-                self.samples.append((time.monotonic(), proc.memory_info().rss))
+                now, rss = time.monotonic(), proc.memory_info().rss
+                children = proc.children(recursive=True)
             except psutil.Error:
                 return
+            total = rss
+            for child in children:
+                with contextlib.suppress(psutil.Error):
+                    total += child.memory_info().rss
+            self.samples.append((now, rss))
+            self.tree.append((now, total))
+            self.max_children = max(self.max_children, len(children))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), 1.0)
 
@@ -569,6 +588,10 @@ class SoakResult:
     discord_faults: Counter[str]
     rss_samples: list[tuple[float, int]]
     peak_rss_mib: float
+    tree_samples: list[tuple[float, int]]
+    peak_tree_mib: float
+    max_children: int
+    tree_leak: LeakCheck | None
     hwm_mib: float | None
     leak: LeakCheck | None
     bot_cpu_s: float | None
@@ -604,7 +627,8 @@ class SoakResult:
             f"  feed server: {st.get('requests', 0)} requests, {st.get('200', 0)} x 200, "
             f"{st.get('304', 0)} x 304, faults: {st.get('fault 500', 0)} x 500 + "
             f"{st.get('fault timeout', 0)} x hang > {p.fetch_timeout_s:g} s "
-            f"({feed_faults / max(st.get('requests', 0), 1):.1%} of requests)",
+            f"({feed_faults / max(st.get('requests while faulting', 0), 1):.1%} of the "
+            f"{st.get('requests while faulting', 0)} requests while faults were on)",
             f"  Discord faults served on POST /channels/*/messages: {hits}",
             f"  Discord message POSTs: {posts}",
             f"items: {led.backlog_items} backlog (baseline: {led.baseline_items}, "
@@ -632,20 +656,27 @@ class SoakResult:
                     f"{_pct(waits, 99):.1f} s) + feed answer -> POST (p50 {_pct(bot, 50):.2f} s, "
                     f"p99 {_pct(bot, 99):.2f} s, max {bot[-1]:.2f} s)"
                 )
-        rss_line = f"bot RSS: peak {self.peak_rss_mib:.1f} MiB (1 s samples)"
+        rss_line = f"bot RSS (main process): peak {self.peak_rss_mib:.1f} MiB (1 s samples)"
         if self.hwm_mib is not None:
             rss_line += f", kernel high-water mark {self.hwm_mib:.1f} MiB"
         if self.rss_samples:
             rss_line += f", at the end {self.rss_samples[-1][1] / 2**20:.1f} MiB"
         if self.bot_cpu_s is not None:
             busy = self.bot_cpu_s / max(t["bot_alive_s"], 1e-9)
-            rss_line += f"; CPU {self.bot_cpu_s:.1f} s ({busy:.0%} of one core)"
+            rss_line += f"; CPU incl. children {self.bot_cpu_s:.1f} s ({busy:.0%} of one core)"
         out.append(rss_line)
-        if self.leak is not None:
-            lk = self.leak
+        if self.tree_samples:
+            out.append(
+                f"  with its {self.max_children} child processes (parse pool; RSS summed): peak "
+                f"{self.peak_tree_mib:.1f} MiB, at the end "
+                f"{self.tree_samples[-1][1] / 2**20:.1f} MiB"
+            )
+        for name, lk in (("main process", self.leak), ("with children", self.tree_leak)):
+            if lk is None:
+                continue
             verdict = "GREW" if lk.grew else "flat"
             out.append(
-                f"  leak check: median RSS 3rd quarter {lk.q3_mib:.1f} MiB, 4th quarter "
+                f"  leak check ({name}): median RSS 3rd quarter {lk.q3_mib:.1f} MiB, 4th quarter "
                 f"{lk.q4_mib:.1f} MiB ({lk.q4_mib - lk.q3_mib:+.1f} MiB, tolerance "
                 f"{lk.tolerance_mib:.1f}); slope over the second half "
                 f"{lk.slope_mib_per_min:+.2f} MiB/min -> {verdict}"
@@ -657,6 +688,13 @@ class SoakResult:
                 f"{d['items']} items ({d['file_mib'] * 1024 / max(d['items'], 1):.2f} KiB/item); "
                 f"outbox {d['outbox']}; retention_days=1 (the soak is shorter than a day)"
             )
+            waits = d["outbox_wait_s"]
+            if waits:
+                out.append(
+                    f"  outbox row written -> marked sent: p50 {_pct(waits, 50):.2f} s, p99 "
+                    f"{_pct(waits, 99):.2f} s, max {waits[-1]:.2f} s; rows "
+                    f"retried after a failure (429s not counted): {d['outbox_retried']}"
+                )
             if "pruned" in d:
                 n = max(d["pruned"], 1)
                 out.append(
@@ -696,6 +734,13 @@ def _db_stats(db: Path) -> dict[str, Any]:
     try:
         items = con.execute("SELECT COUNT(*) FROM items").fetchone()[0]
         outbox = dict(con.execute("SELECT status, COUNT(*) FROM outbox GROUP BY status").fetchall())
+        waits = sorted(
+            float(r[0])
+            for r in con.execute(
+                "SELECT sent_at - created_at FROM outbox WHERE sent_at IS NOT NULL"
+            ).fetchall()
+        )
+        retried = con.execute("SELECT COUNT(*) FROM outbox WHERE attempts > 1").fetchone()[0]
     finally:
         con.close()
     return {
@@ -703,6 +748,8 @@ def _db_stats(db: Path) -> dict[str, Any]:
         "wal_mib": wal.stat().st_size / 2**20 if wal.exists() else 0.0,
         "items": items,
         "outbox": outbox,
+        "outbox_wait_s": waits,
+        "outbox_retried": retried,
     }
 
 
@@ -719,33 +766,42 @@ def _pages_in_use_mib(db: Path) -> float:
 
 
 async def _offline_prune(db: Path) -> dict[str, Any]:
-    """What retention leaves behind: after the run, prune every item with the bot's own
-    Store.prune (as retention would a day later) and compare the pages in use."""
+    """What retention leaves behind: on a copy of the database (the original stays for a
+    post-mortem), prune every item with the bot's own Store.prune, as retention would a day
+    later, and compare the pages in use; then what a VACUUM would leave."""
     from bot.store.repo import Store
 
-    before = _pages_in_use_mib(db)
-    store = await Store.open(str(db))
+    copy, vacuumed = db.with_name("prune-check.db"), db.with_name("prune-check-vacuumed.db")
+    for path in (copy, vacuumed):
+        path.unlink(missing_ok=True)
+    src, dst = sqlite3.connect(f"file:{db}?mode=ro", uri=True), sqlite3.connect(str(copy))
+    try:
+        src.backup(dst)
+    finally:
+        src.close()
+        dst.close()
+    before = _pages_in_use_mib(copy)
+    store = await Store.open(str(copy))
     try:
         pruned = await store.prune(datetime.now(UTC) + timedelta(seconds=1))
     finally:
         await store.close()
-    after = _pages_in_use_mib(db)
-    # What a VACUUM would leave: rows shrunk by UPDATE stay on their half-empty pages otherwise.
-    copy = db.with_name("vacuumed.db")
-    copy.unlink(missing_ok=True)
-    con = sqlite3.connect(str(db))
+    after = _pages_in_use_mib(copy)
+    # Rows shrunk by an UPDATE stay on their half-empty pages until a VACUUM.
+    con = sqlite3.connect(str(copy))
     try:
-        con.execute("VACUUM INTO ?", (str(copy),))
+        con.execute("VACUUM INTO ?", (str(vacuumed),))
     finally:
         con.close()
-    vacuumed = copy.stat().st_size / 2**20
-    copy.unlink()
-    return {
+    result = {
         "pruned": pruned,
         "used_before_mib": before,
         "used_after_mib": after,
-        "vacuumed_mib": vacuumed,
+        "vacuumed_mib": vacuumed.stat().st_size / 2**20,
     }
+    for path in (copy, vacuumed):
+        path.unlink(missing_ok=True)
+    return result
 
 
 def _log_counts(log: Path) -> Counter[str]:
@@ -903,8 +959,13 @@ async def run_soak(
         with contextlib.suppress(Exception):
             import psutil
 
-            cpu = psutil.Process(bot.pid).cpu_times()
-            bot_cpu = cpu.user + cpu.system
+            main_proc = psutil.Process(bot.pid)
+            procs = [main_proc, *main_proc.children(recursive=True)]
+            bot_cpu = 0.0
+            for proc in procs:  # the parse pool works for the bot: its CPU counts
+                with contextlib.suppress(psutil.Error):
+                    cpu = proc.cpu_times()
+                    bot_cpu += cpu.user + cpu.system
         timings["bot_alive_s"] = time.monotonic() - t_bot
     finally:
         stop_faults.set()
@@ -961,10 +1022,13 @@ async def run_soak(
         problems.append(f"the bot stored {db_stats['items']} of {ledger.total_items} items")
     if db_stats and set(db_stats["outbox"]) - {"sent"}:
         problems.append(f"outbox rows not sent: {db_stats['outbox']}")
-    if bot_exit not in (0, None) or crashed:
-        problems.append(f"the bot exited with status {bot_exit}")
+    if crashed:
+        problems.append(f"the bot exited during the run (status {bot_exit})")
+    elif bot_exit not in (0, None):
+        problems.append(f"the bot exited with status {bot_exit} after SIGTERM")
 
     samples = sampler.samples if sampler else []
+    tree = sampler.tree if sampler else []
     timings["publishing_s"] = t_pub1 - t_pub0
     timings["drain_s"] = t_drained - t_pub1
     timings.setdefault("ready_s", float("nan"))
@@ -980,6 +1044,10 @@ async def run_soak(
         peak_rss_mib=max((r for _t, r in samples), default=0) / 2**20,
         hwm_mib=hwm / 2**20 if hwm else None,
         leak=leak_check(samples, t_pub0, t_pub1),
+        tree_samples=tree,
+        peak_tree_mib=max((r for _t, r in tree), default=0) / 2**20,
+        max_children=sampler.max_children if sampler else 0,
+        tree_leak=leak_check(tree, t_pub0, t_pub1),
         bot_cpu_s=bot_cpu,
         db=db_stats,
         bot_exit=bot_exit,
@@ -1047,7 +1115,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                     "peak_rss_mib": result.peak_rss_mib,
                     "hwm_mib": result.hwm_mib,
                     "leak": vars(result.leak) if result.leak else None,
-                    "db": result.db,
+                    "peak_tree_mib": result.peak_tree_mib,
+                    "tree_leak": vars(result.tree_leak) if result.tree_leak else None,
+                    "db": {k: v for k, v in result.db.items() if k != "outbox_wait_s"},
                     "problems": result.problems,
                 },
                 indent=1,
