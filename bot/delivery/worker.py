@@ -13,6 +13,7 @@ each destination is its own lane and lanes run concurrently. Retrying follows on
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import random
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
@@ -116,6 +117,9 @@ class RetryPolicy:
 
 _MIN_IDLE_WAIT_S = 0.05
 _ERROR_WAIT_S = 5.0  # after a batch failed (e.g. the database was locked)
+# While a destination is being sent to, its head row still reads as due: look again this often
+# (or when a lane finishes) instead of spinning on it.
+_BUSY_RECHECK_S = 0.25
 
 
 def _utc_now() -> datetime:
@@ -184,34 +188,83 @@ class DeliveryWorker:
         return total
 
     async def run_forever(self, stop: asyncio.Event) -> None:
-        """Deliver until ``stop`` is set. A batch in progress is finished first (sends in flight
-        complete and are recorded); cancelling the task instead leaves unrecorded rows pending,
-        to be resent (and de-duplicated by nonce) after restart."""
+        """Deliver until ``stop`` is set. Sends in flight complete and are recorded first;
+        cancelling the task instead leaves unrecorded rows pending, to be resent (and
+        de-duplicated by nonce) after restart.
+
+        Each destination's lane runs as a task of its own, and new rows are picked up while other
+        lanes are still busy: a destination that answers slowly (discord.py retrying a 500 for
+        16 s, or sleeping through a 429) holds up only its own rows.
+        """
         kinds = frozenset(self._sinks)
-        while not stop.is_set():
-            self._wake.clear()  # before the batch: a notify() during it is not lost
-            try:
-                fetched, attempted = await self._run_batch(self._clock())
-            except Exception:
-                pause = min(self._poll_interval_s, _ERROR_WAIT_S)
-                log.exception("Delivery batch failed; trying again in %.0f s", pause)
-                await _wait_any(stop, seconds=pause)
-                continue
-            if fetched >= self._batch_size and attempted > 0:
-                continue  # more rows are waiting
-            timeout = self._poll_interval_s
-            try:
-                next_due = await self._store.next_due_at(kinds)
-            except Exception:
-                log.exception("Could not read the next outbox due time")
-                next_due = None
-            if next_due is not None:
-                until = (next_due - self._clock()).total_seconds()
-                timeout = min(timeout, max(until, 0.0))
-            if fetched == 0:
-                timeout = max(timeout, _MIN_IDLE_WAIT_S)  # never spin on an empty outbox
-            if timeout > 0:
-                await _wait_any(self._wake, stop, seconds=timeout)
+        busy: dict[tuple[str, str], tuple[asyncio.Task[int], int]] = {}  # lane -> (task, rows)
+
+        def lane_done(key: tuple[str, str], task: asyncio.Task[int]) -> None:
+            busy.pop(key, None)
+            self._wake.set()
+            if not task.cancelled() and task.exception() is not None:
+                log.error("Delivery lane %s failed", key, exc_info=task.exception())
+
+        try:
+            while not stop.is_set():
+                self._wake.clear()  # before fetching: a notify() or a lane ending is not lost
+                try:
+                    fetched, more = await self._start_lanes(self._clock(), kinds, busy, lane_done)
+                except Exception:
+                    pause = min(self._poll_interval_s, _ERROR_WAIT_S)
+                    log.exception("Delivery batch failed; trying again in %.0f s", pause)
+                    await _wait_any(stop, seconds=pause)
+                    continue
+                if more:
+                    continue  # more rows are waiting
+                timeout = self._poll_interval_s
+                try:
+                    next_due = await self._store.next_due_at(kinds)
+                except Exception:
+                    log.exception("Could not read the next outbox due time")
+                    next_due = None
+                if next_due is not None:
+                    until = (next_due - self._clock()).total_seconds()
+                    if until <= 0 and busy:
+                        until = _BUSY_RECHECK_S  # most likely the head of a lane in flight
+                    timeout = min(timeout, max(until, 0.0))
+                if fetched == 0:
+                    timeout = max(timeout, _MIN_IDLE_WAIT_S)  # never spin on an empty outbox
+                if timeout > 0:
+                    await _wait_any(self._wake, stop, seconds=timeout)
+            if busy:
+                await asyncio.wait([task for task, _ in busy.values()])
+        finally:
+            for task, _ in list(busy.values()):
+                task.cancel()
+
+    async def _start_lanes(
+        self,
+        now: datetime,
+        kinds: frozenset[DestinationKind],
+        busy: dict[tuple[str, str], tuple[asyncio.Task[int], int]],
+        on_done: Callable[[tuple[str, str], asyncio.Task[int]], None],
+    ) -> tuple[int, bool]:
+        """Start a lane for every due destination that has none running, up to the concurrency
+        limit. Returns how many rows were fetched, and whether more may be waiting."""
+        in_flight = sum(rows for _, rows in busy.values())  # those come back from the query too
+        limit = self._batch_size + in_flight
+        items = await self._store.due_outbox(now, limit, kinds)
+        lanes: dict[tuple[str, str], list[OutboxItem]] = {}
+        for item in items:
+            key: tuple[str, str] = (item.destination_kind, item.destination)
+            if key not in busy:
+                lanes.setdefault(key, []).append(item)
+        started = 0
+        for key, lane in lanes.items():
+            if len(busy) >= self._max_concurrency:
+                break
+            task = asyncio.create_task(self._run_lane(sorted(lane, key=lambda i: i.id)))
+            busy[key] = (task, len(lane))
+            task.add_done_callback(functools.partial(on_done, key))
+            started += 1
+        more = len(items) >= limit and started > 0 and len(busy) < self._max_concurrency
+        return len(items), more
 
     async def _run_batch(self, now: datetime) -> tuple[int, int]:
         async with self._lock:
