@@ -26,9 +26,11 @@ of the config's keywords on each new entry. It costs ~80-140 ms per feed here, s
 timed on the first 100 feeds only (`--baseline-sample`, 0 = all) and its feeds/s is 100 / its
 time; the output says so. Every 20th feed changes in phase 3, so the sample keeps the 5%.
 
-Each contender runs in a fresh process (spawned), so peak RSS is its own. Peak RSS per phase is
-the kernel's high-water mark (VmHWM in /proc/self/status), reset before each phase by writing "5"
-to /proc/self/clear_refs; when the kernel refuses, the mark is cumulative and the output says so.
+Each contender runs in a fresh process (spawned), so peak RSS is its own; BorderWatch's includes
+its feed-parser worker processes (the sum of each process's peak), and so does its CPU time.
+Peak RSS per phase is the kernel's high-water mark (VmHWM in /proc/PID/status), reset before
+each phase by writing "5" to /proc/PID/clear_refs; when the kernel refuses, the mark is
+cumulative and the output says so.
 
 Run:  .venv/bin/python bench/poll.py [--feeds 500] [--repeat 3] [--hosts 50]
           [--baseline-sample 100] [--latency-ms 0]
@@ -341,11 +343,54 @@ def _status_kib(field_name: str) -> int:
     raise RuntimeError(f"{field_name} not in /proc/self/status")
 
 
-def reset_peak() -> bool:
-    """Reset VmHWM to the current RSS (Linux >= 4.0). False when the kernel refuses."""
+def _children() -> list[int]:
+    """Pids of this process's descendants (BorderWatch's feed-parser worker processes)."""
+    import psutil
+
+    return [c.pid for c in psutil.Process().children(recursive=True)]
+
+
+def _pid_status_kib(pid: int, field_name: str) -> int:
     try:
-        with open("/proc/self/clear_refs", "w", encoding="ascii") as f:
-            f.write("5")
+        with open(f"/proc/{pid}/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith(field_name + ":"):
+                    return int(line.split()[1])
+    except OSError:  # the child exited
+        return 0
+    return 0
+
+
+def family_peak_mib() -> float:
+    """Peak RSS of this process plus every descendant's own peak (an upper bound of the sum)."""
+    return (_status_kib("VmHWM") + sum(_pid_status_kib(p, "VmHWM") for p in _children())) / 1024
+
+
+def family_rss_mib() -> float:
+    return (_status_kib("VmRSS") + sum(_pid_status_kib(p, "VmRSS") for p in _children())) / 1024
+
+
+def family_cpu_s() -> float:
+    """CPU seconds of this process and its live descendants (parser workers)."""
+    import psutil
+
+    total = time.process_time()
+    for pid in _children():
+        try:
+            t = psutil.Process(pid).cpu_times()
+            total += t.user + t.system
+        except psutil.Error:
+            pass
+    return total
+
+
+def reset_peak() -> bool:
+    """Reset VmHWM to the current RSS (Linux >= 4.0), here and in descendants. False when the
+    kernel refuses."""
+    try:
+        for pid in ["self", *map(str, _children())]:
+            with open(f"/proc/{pid}/clear_refs", "w", encoding="ascii") as f:
+                f.write("5")
     except OSError:
         return False
     return True
@@ -431,16 +476,17 @@ async def _borderwatch(urls: list[str], control: str) -> dict[str, Any]:
                 set_mode(control, mode)
                 gc.collect()
                 phase_only = reset_peak()
-                t0, c0 = time.perf_counter(), time.process_time()
+                t0, c0 = time.perf_counter(), family_cpu_s()
                 reports = await runtime.poll_all_once()
                 seconds = time.perf_counter() - t0
                 res = PhaseResult(
                     phase=name,
                     feeds=len(urls),
                     seconds=seconds,
-                    cpu_s=time.process_time() - c0,
-                    peak_rss_mib=_status_kib("VmHWM") / 1024,
-                    rss_after_mib=_status_kib("VmRSS") / 1024,
+                    # BorderWatch's figures include its feed-parser worker processes.
+                    cpu_s=family_cpu_s() - c0,
+                    peak_rss_mib=family_peak_mib(),
+                    rss_after_mib=family_rss_mib(),
                     peak_is_phase_only=phase_only,
                     outcomes=dict(Counter(r.outcome for r in reports)),
                     new_items=sum(r.new_items for r in reports),
