@@ -111,9 +111,12 @@ def _sentence(rng: random.Random, n: int, inject: Sequence[str] = ()) -> list[st
 
 def _item_words(rng: random.Random, kind: str) -> tuple[list[str], list[list[str]]]:
     """Title words and three description sentences (~60 words) for an item of `kind`."""
-    if kind == "on":  # both countries: the default topic matches
-        title_inject: list[str] = [rng.choice(IRAN), rng.choice(AZERBAIJAN)]
-        body_inject: list[str] = [rng.choice(IRAN), rng.choice(AZERBAIJAN), "border"]
+    if kind == "on":  # both countries and the border: the default topic matches
+        title_inject: list[str] = [rng.choice(IRAN), rng.choice(AZERBAIJAN), "border"]
+        body_inject: list[str] = [
+            f"{rng.choice(IRAN)} troops held drills near the Aras river border with",
+            rng.choice(AZERBAIJAN),
+        ]
     elif kind == "iran":  # near miss: one side only
         title_inject, body_inject = [rng.choice(IRAN)], [rng.choice(IRAN), rng.choice(OTHERS)]
     elif kind == "az":
