@@ -158,9 +158,11 @@ class Store:
         """
         async with self._tx() as db:
             await db.execute(
-                "INSERT INTO feeds (url, name, interval_minutes, added_at, next_poll_at)"
-                " VALUES (?, ?, ?, ?, ?) ON CONFLICT (url) DO NOTHING",
-                (url, name, interval_minutes, to_ts(now), to_ts(now)),
+                # The guild's own name for the feed lives in guild_feeds: another guild
+                # following the same feed must not see it.
+                "INSERT INTO feeds (url, interval_minutes, added_at, next_poll_at)"
+                " VALUES (?, ?, ?, ?) ON CONFLICT (url) DO NOTHING",
+                (url, interval_minutes, to_ts(now), to_ts(now)),
             )
             async with db.execute("SELECT id FROM feeds WHERE url = ?", (url,)) as cur:
                 row = await cur.fetchone()
@@ -513,7 +515,8 @@ class Store:
             "SELECT o.id, o.subscription_id, o.nonce, o.attempts, o.score, o.terms, o.summary,"
             " s.guild_id, s.kind, s.destination, s.topic, s.role_id,"
             " i.title, i.link, i.image, i.published_at,"
-            " COALESCE(f.name, f.title, f.url) AS feed_title"
+            " COALESCE((SELECT gf.name FROM guild_feeds gf WHERE gf.feed_id = f.id"
+            " AND gf.guild_id = s.guild_id), f.name, f.title, f.url) AS feed_title"
             + self._DUE_HEAD.format(kinds=marks).replace(
                 " WHERE", " JOIN items i ON i.id = o.item_id JOIN feeds f ON f.id = i.feed_id WHERE"
             )

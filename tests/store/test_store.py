@@ -170,3 +170,34 @@ async def test_retention_prunes_text_but_keeps_keys_so_old_items_never_realert(
         assert decisions == []  # re-served old item: neither new nor an alert
     finally:
         await store.close()
+
+
+async def test_a_guilds_name_for_a_shared_feed_stays_in_that_guild(tmp_path: Path) -> None:
+    store = await open_store(tmp_path)
+    try:
+        feed, _ = await store.add_guild_feed(
+            1, "https://s.test/rss", name="Alpha's wire", interval_minutes=None, added_by=5, now=NOW
+        )
+        await store.add_guild_feed(
+            2, "https://s.test/rss", name=None, interval_minutes=None, added_by=6, now=NOW
+        )
+        subs = [
+            await store.add_subscription(
+                guild_id=g, kind="channel", destination=str(g * 10), topic="t", now=NOW
+            )
+            for g in (1, 2)
+        ]
+        await store.record_poll(poll_write(feed.id, [entry("a")], {}, first=True))
+        await store.record_poll(
+            poll_write(
+                feed.id,
+                [entry("a"), entry("b")],
+                await store.known_keys(feed.id, ["a"]),
+                first=False,
+                deliveries=tuple(Delivery(s.id, "b", "link:b", 1, (), "s") for s in subs),
+            )
+        )
+        shown = {d.guild_id: d.alert.feed_title for d in await store.due_outbox(NOW)}
+        assert shown == {1: "Alpha's wire", 2: "Feed"}  # guild 2 sees the feed's own title
+    finally:
+        await store.close()
