@@ -249,11 +249,14 @@ class DeliveryWorker:
         limit. Returns how many rows were fetched, and whether more may be waiting."""
         in_flight = sum(rows for _, rows in busy.values())  # those come back from the query too
         limit = self._batch_size + in_flight
+        # A lane that ends while the query runs may have sent rows the query still read as
+        # pending: its destination waits for the next round (the lane's end wakes the loop).
+        skip = frozenset(busy)
         items = await self._store.due_outbox(now, limit, kinds)
         lanes: dict[tuple[str, str], list[OutboxItem]] = {}
         for item in items:
             key: tuple[str, str] = (item.destination_kind, item.destination)
-            if key not in busy:
+            if key not in skip:
                 lanes.setdefault(key, []).append(item)
         started = 0
         for key, lane in lanes.items():
