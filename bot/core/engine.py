@@ -2,19 +2,21 @@
 
 How one item is matched (`Engine.match`):
 
-1. The item is folded and tokenized once (`DocIndex`): title and body word lists, their sets.
-2. The distinct words are looked up in an index built from all topics' queries: exact words in a
-   dict, prefixes in a sorted list (each prefix knows its longest shorter prefix in the list, so
-   one bisect finds every prefix of a word). The result is the set of "atoms" present: (word or
-   prefix, field scope) pairs, shared by all topics.
-3. Each topic is registered under the atoms of ONE clause its query requires (the clause least
-   likely to occur; e.g. for ``@iran AND @azerbaijan AND (drill OR border)`` one of the lists).
-   Only topics with a present anchor atom are candidates.
+1. The item is folded and tokenized once (`DocIndex`): title and body word lists and sets.
+2. Its distinct words are looked up in an index built from all topics' queries: exact words in
+   a dict, prefixes grouped by their first three letters. The result is the set of "atoms"
+   present: (word or prefix, field scope) pairs, shared by all topics.
+3. Each topic is registered under the atoms of the two clauses its query requires that are
+   least likely to occur (for ``@iran AND @azerbaijan AND (drill OR border)``: two of the three
+   groups). A topic is a candidate only if both clauses have an atom in the item (one clause,
+   if that is all the query requires). How likely a clause is comes from `WordStats` of recent
+   items when the caller has them, else from word length.
 4. Each candidate's query was compiled into a Python boolean expression over the present atoms
-   (set membership, `isdisjoint` for OR groups); phrases and NEAR are checked on word positions,
-   lazily and at most once per item even when several topics share them.
-5. For the few topics that matched, the query is evaluated again in detail (`evaluate`, the same
-   code `explain` uses) to collect spans and compute the score.
+   (set membership, `isdisjoint` for OR groups, least likely AND parts first); phrases and NEAR
+   are checked on word positions, lazily and at most once per item even when several topics
+   share them.
+5. For the few topics that matched, the query is evaluated again to collect evidence (`collect`,
+   which gives the same evidence as `evaluate`, the code `explain` uses) for spans and the score.
 
 The score (0–100, see `score_evidence`) lets an admin set a minimum per subscription.
 """
@@ -52,12 +54,14 @@ __all__ = [
     "Engine",
     "Occurrence",
     "TopicError",
+    "WordStats",
     "collect",
     "dedupe",
     "evaluate",
     "evidence",
     "score_evidence",
     "to_spans",
+    "word_stats",
 ]
 
 TITLE: Final = 0
@@ -273,17 +277,35 @@ def evaluate(
     raise TypeError(f"not a query node: {node!r}")  # pragma: no cover
 
 
+@dataclass(frozen=True, slots=True)
+class _ListHint:
+    """For one keyword list in one field scope: the atoms of its entries."""
+
+    atoms: frozenset[int]
+    entries: Mapping[int, tuple[int, ...]]  # atom -> indexes of the entries it stands for
+
+
+@dataclass(frozen=True, slots=True)
+class _Hint:
+    """What the engine already knows about an item: the atoms present in it."""
+
+    present: set[int]
+    lists: Mapping[tuple[int, tuple[int, ...]], _ListHint]  # (id(ListRef), fields) -> hint
+
+
 def collect(
     node: Node,
     dix: DocIndex,
     fields: tuple[int, ...],
     group: str | None,
     out: list[Occurrence],
+    hint: _Hint | None = None,
 ) -> bool:
     """Whether `node` holds; if it does, append its evidence to `out` (as `evidence` would).
 
     The lean twin of `evaluate`, for the engine: no result tree, terms absent from the item
-    rejected by one set lookup, nothing kept from failed or negated branches.
+    rejected by one set lookup, nothing kept from failed or negated branches. With the engine's
+    `hint`, a keyword list only looks at the entries whose words occur in the item.
     """
     if isinstance(node, Term):
         text = node.text
@@ -300,7 +322,15 @@ def collect(
     if isinstance(node, ListRef):
         name = "@" + node.name
         found = False
-        for entry in node.entries:
+        entries: Sequence[Entry] = node.entries
+        list_hint = hint.lists.get((id(node), fields)) if hint is not None else None
+        if list_hint is not None and hint is not None:
+            hits = list_hint.atoms & hint.present
+            if not hits:
+                return False
+            indexes = sorted({i for a in hits for i in list_hint.entries[a]})
+            entries = [node.entries[i] for i in indexes]
+        for entry in entries:
             if isinstance(entry, Term) and not any(entry.text in dix.sets[f] for f in fields):
                 continue
             occ = _entry_occurrences(entry, dix, fields, name)
@@ -311,26 +341,26 @@ def collect(
     if isinstance(node, And):
         mark = len(out)
         for child in node.children:
-            if not collect(child, dix, fields, group, out):
+            if not collect(child, dix, fields, group, out, hint):
                 del out[mark:]
                 return False
         return True
     if isinstance(node, Or):
         held = False
         for child in node.children:
-            held = collect(child, dix, fields, group, out) or held
+            held = collect(child, dix, fields, group, out, hint) or held
         return held
     if isinstance(node, Not):
-        return not collect(node.child, dix, fields, group, [])
+        return not collect(node.child, dix, fields, group, [], hint)
     if isinstance(node, Field):
         scoped = tuple(f for f in fields if FIELD_NAMES[f] == node.name)
-        return collect(node.child, dix, scoped, group, out)
+        return collect(node.child, dix, scoped, group, out, hint)
     if isinstance(node, Near):
         left: list[Occurrence] = []
         right: list[Occurrence] = []
         if not (
-            collect(node.left, dix, fields, group, left)
-            and collect(node.right, dix, fields, group, right)
+            collect(node.left, dix, fields, group, left, hint)
+            and collect(node.right, dix, fields, group, right, hint)
         ):
             return False
         pairs = _near_pairs(left, right, node.distance)
@@ -427,10 +457,12 @@ def _distinct_terms(spans: Sequence[Span]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(s.term for s in spans))
 
 
-def match_compiled(topic_id: str, query: Node, dix: DocIndex) -> TopicMatch | None:
+def match_compiled(
+    topic_id: str, query: Node, dix: DocIndex, hint: _Hint | None = None
+) -> TopicMatch | None:
     """Evaluate one compiled query in detail; the TopicMatch if it holds."""
     found: list[Occurrence] = []
-    if not collect(query, dix, (TITLE, BODY), None, found):
+    if not collect(query, dix, (TITLE, BODY), None, found, hint):
         return None
     occ = dedupe(found)
     spans = to_spans(dix, occ)
@@ -472,6 +504,48 @@ def _atom_chance(kind: str, text: str) -> float:
     return min(chance, 0.9)
 
 
+@dataclass(frozen=True)
+class WordStats:
+    """How often words occur in recent items: word -> share of items containing it (0..1).
+
+    Optional input to `Engine`: with it, each topic is anchored on the clauses least likely to
+    occur in real items (a rare name rather than a frequent word of the same length). Build it
+    with `word_stats` from a few thousand recent items; rebuild it now and then.
+    """
+
+    share: Mapping[str, float]
+    items: int  # how many items the shares come from
+
+    def chance(self, kind: str, text: str) -> float:
+        if kind == "t":
+            return self.share.get(text, 0.5 / max(self.items, 1))
+        ordered = self._sorted()
+        i = bisect.bisect_left(ordered, text)
+        total = 0.0
+        while i < len(ordered) and ordered[i].startswith(text):
+            total += self.share[ordered[i]]
+            i += 1
+        return min(max(total, 0.5 / max(self.items, 1)), 0.95)
+
+    def _sorted(self) -> list[str]:
+        cached: list[str] | None = self.__dict__.get("_ordered")
+        if cached is None:
+            cached = sorted(self.share)
+            object.__setattr__(self, "_ordered", cached)
+        return cached
+
+
+def word_stats(docs: Iterable[Document]) -> WordStats:
+    """Share of `docs` that contain each folded word (title or body)."""
+    counts: dict[str, int] = {}
+    n = 0
+    for doc in docs:
+        n += 1
+        for w in set(words(doc.title)) | set(words(doc.body)):
+            counts[w] = counts.get(w, 0) + 1
+    return WordStats({w: c / n for w, c in counts.items()}, n)
+
+
 def _all_chance(chances: Iterable[float]) -> float:
     both = 1.0
     for c in chances:
@@ -495,7 +569,8 @@ class _Complex:
 
 
 class _Compiler:
-    def __init__(self) -> None:
+    def __init__(self, stats: WordStats | None = None) -> None:
+        self.stats = stats
         self.atoms: dict[tuple[str, str, str | None], int] = {}
         self.atom_keys: list[tuple[str, str, str | None]] = []
         self.complex: dict[_Complex, int] = {}
@@ -600,14 +675,19 @@ class _Compiler:
 
     def cost(self, clause: frozenset[int]) -> float:
         """Chance that a clause (any of its atoms) is present: lower is a better anchor."""
-        return _any_chance(_atom_chance(*self.atom_keys[a][:2]) for a in clause)
+        return _any_chance(self.atom_chance(*self.atom_keys[a][:2]) for a in clause)
+
+    def atom_chance(self, kind: str, text: str) -> float:
+        if self.stats is not None:
+            return self.stats.chance(kind, text)
+        return _atom_chance(kind, text)
 
     def chance(self, node: Node) -> float:
         """Rough chance that `node` holds for an item (see _atom_chance)."""
         if isinstance(node, Term):
-            return _atom_chance("t", node.text)
+            return self.atom_chance("t", node.text)
         if isinstance(node, Prefix):
-            return _atom_chance("p", node.text)
+            return self.atom_chance("p", node.text)
         if isinstance(node, Phrase):
             return 0.5 * _all_chance(self.chance(w) for w in node.words)
         if isinstance(node, ListRef):
@@ -621,6 +701,35 @@ class _Compiler:
         if isinstance(node, Not):
             return 1.0 - self.chance(node.child)
         return self.chance(node.child)  # Field
+
+
+def _register_lists(
+    node: Node,
+    scope: str | None,
+    comp: _Compiler,
+    hints: dict[tuple[int, tuple[int, ...]], _ListHint],
+) -> None:
+    """Record, for each keyword list of a query, which atoms stand for which of its entries."""
+    if isinstance(node, ListRef):
+        key = (id(node), _SCOPES[scope])
+        if key in hints:
+            return
+        by_atom: dict[int, list[int]] = {}
+        for i, entry in enumerate(node.entries):
+            word = entry.words[0] if isinstance(entry, Phrase) else entry
+            kind = "p" if isinstance(word, Prefix) else "t"
+            by_atom.setdefault(comp.atom(kind, word.text, scope), []).append(i)
+        hints[key] = _ListHint(frozenset(by_atom), {a: tuple(e) for a, e in by_atom.items()})
+    elif isinstance(node, And | Or):
+        for child in node.children:
+            _register_lists(child, scope, comp, hints)
+    elif isinstance(node, Not):
+        _register_lists(node.child, scope, comp, hints)
+    elif isinstance(node, Near):
+        _register_lists(node.left, scope, comp, hints)
+        _register_lists(node.right, scope, comp, hints)
+    elif isinstance(node, Field):
+        _register_lists(node.child, node.name, comp, hints)
 
 
 @dataclass(frozen=True, slots=True)
@@ -637,7 +746,13 @@ class Engine:
     ``strict=False`` such topics are left out and listed in `errors` instead.
     """
 
-    def __init__(self, topics: Iterable[TopicDef], *, strict: bool = True) -> None:
+    def __init__(
+        self,
+        topics: Iterable[TopicDef],
+        *,
+        strict: bool = True,
+        stats: WordStats | None = None,
+    ) -> None:
         compiled: dict[str, Node] = {}
         self.errors: dict[str, TopicError] = {}
         for topic in topics:
@@ -650,14 +765,14 @@ class Engine:
                 if strict:
                     raise err from None
                 self.errors[topic.id] = err
-        self._build(compiled)
+        self._build(compiled, stats)
 
     @classmethod
-    def from_queries(cls, queries: Mapping[str, Node]) -> Engine:
+    def from_queries(cls, queries: Mapping[str, Node], *, stats: WordStats | None = None) -> Engine:
         """An engine over already compiled queries (topic id -> parsed query)."""
         engine = cls.__new__(cls)
         engine.errors = {}
-        engine._build(dict(queries))
+        engine._build(dict(queries), stats)
         return engine
 
     @classmethod
@@ -665,24 +780,40 @@ class Engine:
         """An engine for one topic (e.g. to preview or test a topic being edited)."""
         return cls([topic])
 
-    def _build(self, queries: dict[str, Node]) -> None:
-        comp = _Compiler()
+    def _build(self, queries: dict[str, Node], stats: WordStats | None = None) -> None:
+        comp = _Compiler(stats)
         topics: list[_Topic] = []
-        anchors: dict[int, list[int]] = {}
+        # A topic is a candidate for an item when its least likely required clause has an atom in
+        # the item and, if it has another required clause, when the second least likely one does
+        # too: two lookups and a set intersection instead of evaluating many near misses.
+        first: dict[int, list[int]] = {}
+        second: dict[int, list[int]] = {}
+        one_clause: list[int] = []
         always: list[int] = []
         for index, (topic_id, query) in enumerate(queries.items()):
             source = f"lambda m, c: {comp.expr(query, None)}"
             check = eval(compile(source, f"<topic {topic_id}>", "eval"), {"K": comp.constants})
             topics.append(_Topic(topic_id, query, check))
-            clauses = comp.required(query, None)
+            clauses = sorted(set(comp.required(query, None)), key=comp.cost)
             if not clauses:
                 always.append(index)  # e.g. NOT NOT x: evaluate on every item
                 continue
-            for aid in min(clauses, key=comp.cost):
-                anchors.setdefault(aid, []).append(index)
+            for aid in clauses[0]:
+                first.setdefault(aid, []).append(index)
+            if len(clauses) == 1:
+                one_clause.append(index)
+            else:
+                for aid in clauses[1]:
+                    second.setdefault(aid, []).append(index)
+        list_hints: dict[tuple[int, tuple[int, ...]], _ListHint] = {}
+        for topic in topics:
+            _register_lists(topic.query, None, comp, list_hints)
+        self._list_hints = list_hints
         self._topics: tuple[_Topic, ...] = tuple(topics)
-        self._always: tuple[int, ...] = tuple(always)
-        self._anchors: dict[int, tuple[int, ...]] = {a: tuple(t) for a, t in anchors.items()}
+        self._always: frozenset[int] = frozenset(always)
+        self._one_clause: frozenset[int] = frozenset(one_clause)
+        self._first: dict[int, tuple[int, ...]] = {a: tuple(t) for a, t in first.items()}
+        self._second: dict[int, tuple[int, ...]] = {a: tuple(t) for a, t in second.items()}
         self._complex: tuple[_Complex, ...] = tuple(comp.complex_list)
 
         # word / prefix -> atoms, by field scope (None: title or body)
@@ -744,11 +875,21 @@ class Engine:
         return present
 
     def candidates(self, present: set[int]) -> set[int]:
-        cands = set(self._always)
-        anchors = self._anchors
-        for aid in anchors.keys() & present:
-            cands.update(anchors[aid])
-        return cands
+        """Indexes of the topics worth evaluating on an item with these atoms."""
+        first: set[int] = set()
+        table = self._first
+        for aid in table.keys() & present:
+            first.update(table[aid])
+        if not first:
+            return set(self._always)
+        second: set[int] = set()
+        table = self._second
+        for aid in table.keys() & present:
+            second.update(table[aid])
+        cands = first & second
+        if self._one_clause:
+            cands |= first & self._one_clause
+        return cands | self._always
 
     def match(self, doc: Document, *, min_score: float = 0.0) -> tuple[TopicMatch, ...]:
         """Every topic `doc` matches (score >= min_score), best score first."""
@@ -758,12 +899,13 @@ class Engine:
             return ()
         memo: dict[int, bool] = {}
         complex_nodes = self._complex
+        hint = _Hint(present, self._list_hints)
 
         def check_complex(cid: int) -> bool:
             held = memo.get(cid)
             if held is None:
                 spec = complex_nodes[cid]
-                held = memo[cid] = collect(spec.node, dix, spec.fields, None, [])
+                held = memo[cid] = collect(spec.node, dix, spec.fields, None, [], hint)
             return held
 
         topics = self._topics
@@ -771,7 +913,7 @@ class Engine:
         for index in self.candidates(present):
             topic = topics[index]
             if topic.check(present, check_complex):
-                found = match_compiled(topic.id, topic.query, dix)
+                found = match_compiled(topic.id, topic.query, dix, hint)
                 if found is not None and found.score >= min_score:
                     out.append(found)
         out.sort(key=lambda t: (-t.score, t.topic))

@@ -6,7 +6,8 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from bot.core.engine import DocIndex, Engine, TopicError, evaluate
+from bot.core.engine import DocIndex, Engine, TopicError, evaluate, evidence, to_spans
+from bot.core.explain import explain
 from bot.core.rules import (
     And,
     Field,
@@ -183,12 +184,14 @@ def test_min_score_and_ordering() -> None:
     assert [m.topic for m in engine.match(doc, min_score=cut)] == ["narrow"]
 
 
-def test_only_topics_whose_terms_occur_are_evaluated() -> None:
+def test_only_topics_whose_required_words_occur_are_evaluated() -> None:
     topics = [TopicDef(f"t{i}", f"word{i} AND (other{i} OR extra{i})") for i in range(300)]
+    topics.append(TopicDef("single", "word8 OR word9"))  # one required clause
     engine = Engine(topics)
-    dix = DocIndex(Document("word7 other7", "word8"))
-    assert engine.candidates(engine.present_atoms(dix)) == {7, 8}
-    assert [m.topic for m in engine.match(Document("word7 other7", "word8"))] == ["t7"]
+    doc = Document("word7 other7", "word8 extra9")
+    # t7 has both required clauses; t8 and t9 only one of theirs; "single" has its only one.
+    assert engine.candidates(engine.present_atoms(DocIndex(doc))) == {7, 300}
+    assert [m.topic for m in engine.match(doc)] == ["t7", "single"]
 
 
 def test_bad_topics_raise_or_are_reported() -> None:
@@ -220,13 +223,20 @@ def test_single_and_precompiled_engines() -> None:
 _VOCAB = ["iran", "iranian", "baku", "aras", "border", "drills", "иран", "ирана", "ایران", "x"]
 
 
+_PROPERTY_LISTS = {
+    "sides": ["Iran*", "Baku", "border guard*", "ایران"],
+    "places": ["Aras", "drills", "x aras", "ира*"],
+}
+_LIST_NODES = [parse("@" + name, _PROPERTY_LISTS) for name in _PROPERTY_LISTS]
+
+
 def _leaf() -> st.SearchStrategy[Node]:
     word = st.sampled_from(_VOCAB).map(Term)
     prefix = st.sampled_from(["ir", "iran", "ba", "bo", "ира", "ای"]).map(Prefix)
     phrase = st.lists(st.one_of(word, prefix), min_size=2, max_size=3).map(
         lambda ws: Phrase(tuple(ws))  # type: ignore[arg-type]
     )
-    return st.one_of(word, word, prefix, phrase)
+    return st.one_of(word, word, prefix, phrase, st.sampled_from(_LIST_NODES))
 
 
 def _positional() -> st.SearchStrategy[Node]:
@@ -252,7 +262,8 @@ def _query(depth: int = 3, in_field: bool = False) -> st.SearchStrategy[Node]:
 
 
 _TEXT = st.lists(
-    st.sampled_from([*_VOCAB, "Iran's", "IRAN", "Ирану", "ایرانی", ",", "."]), max_size=12
+    st.sampled_from([*_VOCAB, "Iran's", "IRAN", "Ирану", "ایرانی", ",", ".", "Border guards"]),
+    max_size=12,
 ).map(" ".join)
 
 
@@ -266,4 +277,11 @@ def test_fast_path_agrees_with_the_detailed_evaluator(
     doc = Document(title, body)
     dix = DocIndex(doc)
     expected = {f"q{i}" for i, q in enumerate(queries) if evaluate(q, dix).held}
-    assert {m.topic for m in engine.match(doc)} == expected
+    found = {m.topic: m for m in engine.match(doc)}
+    assert set(found) == expected
+    for topic_id, match in found.items():  # and finds the same evidence as explain
+        explained = explain(engine.query(topic_id), doc)
+        assert (match.score, match.terms) == (explained.score, explained.terms)
+        assert set(match.spans) == set(
+            to_spans(dix, evidence(evaluate(engine.query(topic_id), dix)))
+        )
