@@ -28,10 +28,12 @@ Expected alerts are computed from the feed server alone: on-topic items that wer
 feed's first 200 answer (published after the baseline), times the number of subscriptions.
 Delivered alerts are the messages the fake Discord created (not the scripted failures, not the
 nonce-deduplicated resends), each tied to its item by the story link in the embed. Duplicates are
-a (channel, item) pair created more than once. Latency is from the item's publication on the feed
-server to the POST that created the message (CLOCK_MONOTONIC is system-wide on Linux, so the two
-processes' clocks agree). The leak check compares the median RSS of the third and the fourth
-quarter of the publishing period and fits a line through its second half.
+a (channel, item) pair created more than once; a resend that Discord's nonce check answered with
+the existing message is reported apart (no crash happens here, so each one is a bug). Latency is
+from the item's publication on the feed server to the POST that created the message
+(CLOCK_MONOTONIC is system-wide on Linux, so the two processes' clocks agree). The leak check
+compares the median RSS of the third and the fourth quarter of the publishing period and fits
+a line through its second half, for the bot process and for it with its parse-pool children.
 
 The database is reported at the end (size, bytes per item); since retention works in days and
 a soak lasts minutes, the run then applies the bot's own `Store.prune` to every item offline and
@@ -379,6 +381,11 @@ class Deliveries:
     def duplicates(self) -> int:
         return sum(len(times) - 1 for times in self.created.values())
 
+    def resends(self) -> int:
+        """Sends of a message Discord already had, answered from the nonce check: without it
+        they would be duplicates. No crash happens in a soak, so each one is a bug."""
+        return sum(n for status, n in self.statuses.items() if status.endswith("nonce-dedup"))
+
 
 @dataclass
 class Comparison:
@@ -641,7 +648,8 @@ class SoakResult:
             f"alerts expected {c.expected} ({len(led.expected)} on-topic items after the baseline "
             f"x {len(self.deliveries.channels)} subscriptions), delivered {c.delivered}, "
             f"missing {len(c.missing)}, unexpected {len(c.unexpected)}, duplicates "
-            f"{self.duplicates}; other bot posts {self.deliveries.other_posts}",
+            f"{self.duplicates}, resends caught by Discord's nonce check "
+            f"{self.deliveries.resends()}; other bot posts {self.deliveries.other_posts}",
         ]
         if lat:
             out.append(
@@ -1009,6 +1017,11 @@ async def run_soak(
     if duplicates:
         dup = [k for k, v in deliveries.created.items() if len(v) > 1][:3]
         problems.append(f"{duplicates} duplicate posts (channel, feed, serial), e.g. {dup}")
+    if deliveries.resends():
+        problems.append(
+            f"{deliveries.resends()} alerts were sent again after Discord had them (only the "
+            "nonce check kept them from being duplicates)"
+        )
     if comparison.expected == 0:
         problems.append("no alert was expected: the soak tested nothing")
     if ledger.feeds_baselined != params.feeds:
