@@ -519,7 +519,7 @@ class RssSampler:
     max_children: int = 0
 
     async def run(self, stop: asyncio.Event) -> None:
-        import psutil  # type: ignore[import-untyped]
+        import psutil  # type: ignore[import-untyped,unused-ignore]
 
         proc = psutil.Process(self.pid)
         while not stop.is_set():
@@ -965,7 +965,7 @@ async def run_soak(
 
         hwm = vm_hwm_bytes(bot.pid)
         with contextlib.suppress(Exception):
-            import psutil
+            import psutil  # type: ignore[import-untyped,unused-ignore]
 
             main_proc = psutil.Process(bot.pid)
             procs = [main_proc, *main_proc.children(recursive=True)]
