@@ -410,7 +410,8 @@ class Store:
                 await db.execute(
                     "INSERT INTO subscriptions (guild_id, kind, destination, topic, min_score,"
                     " role_id, created_at, from_config) VALUES (?, ?, ?, ?, ?, ?, ?, 1)"
-                    " ON CONFLICT (guild_id, kind, destination, topic) DO UPDATE SET"
+                    # IFNULL: a static subscription has no guild, and NULLs never conflict.
+                    " ON CONFLICT (IFNULL(guild_id, 0), kind, destination, topic) DO UPDATE SET"
                     " min_score = excluded.min_score, role_id = excluded.role_id, from_config = 1,"
                     " paused = CASE WHEN paused_reason = 'removed from config' THEN 0"
                     " ELSE paused END, paused_reason = CASE WHEN paused_reason ="
