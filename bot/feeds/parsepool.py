@@ -12,7 +12,11 @@ import asyncio
 import contextlib
 import logging
 import multiprocessing
+import os
 import resource
+import select
+import threading
+import time
 from collections.abc import Mapping
 from concurrent.futures import BrokenExecutor, ProcessPoolExecutor
 from datetime import datetime
@@ -31,6 +35,32 @@ def _limit_memory(limit_bytes: int) -> None:
         # Not permitted in some sandboxes: then the worker runs without the cap.
         with contextlib.suppress(ValueError, OSError):
             resource.setrlimit(resource.RLIMIT_AS, (limit_bytes, limit_bytes))
+
+
+def _init_worker(limit_bytes: int, bot_pid: int) -> None:
+    """Worker initializer: the memory cap, and a watch that ends the worker with the bot."""
+    _limit_memory(limit_bytes)
+    threading.Thread(target=_exit_with, args=(bot_pid,), name="bot-watch", daemon=True).start()
+
+
+def _exit_with(pid: int) -> None:
+    """Exit when process `pid` (the bot) does. A SIGKILLed bot (OOM killer, crash) otherwise
+    leaves its workers waiting on their call queue forever (each holds both ends of its pipe,
+    so it never sees EOF), and the forkserver waits for them: orphans after every restart."""
+    try:
+        watch = os.pidfd_open(pid)
+    except (AttributeError, OSError):  # not Linux 5.3+: look once a second
+        while True:
+            time.sleep(1.0)
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                break
+            except PermissionError:
+                continue
+    else:
+        select.select([watch], [], [])  # readable once the process has exited
+    os._exit(0)
 
 
 class FeedParser:
@@ -60,8 +90,8 @@ class FeedParser:
             self._pool = ProcessPoolExecutor(
                 max_workers=self.workers,
                 mp_context=context,
-                initializer=_limit_memory,
-                initargs=(self.memory_limit_bytes,),
+                initializer=_init_worker,
+                initargs=(self.memory_limit_bytes, os.getpid()),
             )
         return self._pool
 
