@@ -159,8 +159,10 @@ def _install_stop_signals(stop: asyncio.Event) -> None:
 
 
 async def run_once(settings: Settings, out: TextIO) -> int:
+    from bot.discord_app.bot import apply_endpoint_overrides
     from bot.runtime import Runtime
 
+    apply_endpoint_overrides(settings)  # webhook subscriptions post without a token too
     runtime = await Runtime.create(settings, out=out)
     try:
         reports = await runtime.poll_all_once()
@@ -184,9 +186,11 @@ async def run_forever(settings: Settings, out: TextIO) -> int:
         from bot.discord_app.bot import run_bot
 
         return await run_bot(settings)
+    from bot.discord_app.bot import apply_endpoint_overrides
     from bot.runtime import Runtime
 
     log.info("no DISCORD_TOKEN set: console mode, alerts are printed here")
+    apply_endpoint_overrides(settings)  # webhook subscriptions post without a token too
     runtime = await Runtime.create(settings, out=out)
     stop = asyncio.Event()
     _install_stop_signals(stop)
