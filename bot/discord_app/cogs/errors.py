@@ -18,6 +18,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.config import redact_webhook
+from bot.core.render import CONTENT_LIMIT, truncate
 from bot.discord_app.cogs._common import UserError
 
 if TYPE_CHECKING:
@@ -136,6 +137,9 @@ class ErrorHandler(commands.Cog):
                 interaction.guild_id,
                 type(original).__name__,
             )
+        # A message may quote what the user typed (a 2,000-character URL): Discord refuses
+        # content over its limit, and the user would then get no answer at all.
+        text = truncate(text, CONTENT_LIMIT)
         try:
             if interaction.response.is_done():
                 await interaction.followup.send(text, ephemeral=True)
