@@ -346,7 +346,12 @@ class LookupStore:
         items store it. When several feeds carry the link, the most recently seen item wins.
         """
         raw = link_or_id.strip().strip("<>")
-        item_id = int(raw.lstrip("#")) if raw.lstrip("#").isdigit() else None
+        digits = raw.lstrip("#")
+        # ASCII digits only (int() refuses "²", which isdigit() accepts) and within SQLite's
+        # 64-bit integers (a longer number cannot be an id; binding it would raise).
+        item_id = (
+            int(digits) if digits.isascii() and digits.isdigit() and len(digits) <= 18 else None
+        )
         wanted = [raw]
         if item_id is None and "://" in raw:
             wanted.append(canonical_url(raw))
