@@ -152,7 +152,7 @@ def find_feed(feeds: Sequence[GuildFeed], value: str) -> GuildFeed | None:
     """A feed by the id autocomplete put in, or by its exact name or URL (typed by hand)."""
     value = value.strip()
     for f in feeds:
-        if value.isdigit() and f.id == int(value):
+        if value.isascii() and value.isdigit() and f.id == int(value):  # int() refuses "²"
             return f
     for f in feeds:
         if value.casefold() in (f.name.casefold(), f.url.casefold()):

@@ -66,7 +66,7 @@ class Alerts(
     async def _find(self, interaction: discord.Interaction[Any], value: str) -> SubscriptionRow:
         """One of this guild's subscriptions by the id autocomplete filled in (or #id typed)."""
         raw = value.strip().lstrip("#").split(" ", 1)[0]
-        if raw.isdigit():
+        if raw.isascii() and raw.isdigit():  # int() refuses "²", which isdigit() accepts
             for sub in await self._subscriptions(interaction):
                 if sub.id == int(raw):
                     return sub
