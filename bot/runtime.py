@@ -36,6 +36,10 @@ from bot.store.rows import SubscriptionRow
 log = logging.getLogger(__name__)
 
 
+# In-flight polls and deliveries get this long after a stop request (SIGTERM), together.
+STOP_GRACE_S = 6.0
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -212,21 +216,26 @@ class Runtime:
         log.info("polling %d feeds; database %s", len(feeds), self.store.path)
 
     async def stop(self) -> None:
-        """Reverse of start: no new polls, finish in-flight ones, drain the worker, close."""
+        """Reverse of start: no new polls or deliveries; in-flight polls and sends finish
+        together within STOP_GRACE_S (what is cut off stays pending or unpolled, and is redone
+        after a restart), then everything closes. Fits Docker's 10 s between SIGTERM and KILL.
+        """
         if self.health is not None:
             await self.health.stop()
-        await self.scheduler.stop()
         self._stop.set()
         self.worker.notify()
-        if self._tasks:
-            _done, pending = await asyncio.wait(self._tasks, timeout=5)
-            for task in pending:
-                task.cancel()
+        await asyncio.gather(self.scheduler.stop(grace_s=STOP_GRACE_S), self._stop_tasks())
         for session in self._sessions:
             await session.close()
         await asyncio.to_thread(self.pipeline.parser.close)
         await self.fetcher.close()
         await self.store.close()
+
+    async def _stop_tasks(self) -> None:
+        if self._tasks:
+            _done, pending = await asyncio.wait(self._tasks, timeout=STOP_GRACE_S)
+            for task in pending:
+                task.cancel()
 
     async def prune(self) -> None:
         """Retention: drop old item text, keep identity keys (no re-alerts of old items)."""

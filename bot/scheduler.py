@@ -134,10 +134,13 @@ class FeedScheduler:
     async def _run(self, feed_id: int) -> None:
         task = asyncio.ensure_future(self._poll(feed_id))
         self._inflight.add(task)
+        task.add_done_callback(self._inflight.discard)
         try:
             report = await asyncio.shield(task)
-        finally:
-            self._inflight.discard(task)
+        except asyncio.CancelledError:
+            # Shutdown: APScheduler cancels running jobs. The poll goes on, shielded, and
+            # stop() waits for it; nothing here is an error worth a traceback in the log.
+            return
         self.last_tick_at = self.clock()
         if report.next_poll_at is not None:
             job = self._scheduler.get_job(feed_job_id(feed_id))

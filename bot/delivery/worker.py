@@ -163,6 +163,7 @@ class DeliveryWorker:
         self._poll_interval_s = poll_interval_s
         self._wake = asyncio.Event()
         self._lock = asyncio.Lock()
+        self._stopping: asyncio.Event | None = None  # run_forever's stop: lanes end early
 
     @property
     def policy(self) -> RetryPolicy:
@@ -188,15 +189,17 @@ class DeliveryWorker:
         return total
 
     async def run_forever(self, stop: asyncio.Event) -> None:
-        """Deliver until ``stop`` is set. Sends in flight complete and are recorded first;
-        cancelling the task instead leaves unrecorded rows pending, to be resent (and
-        de-duplicated by nonce) after restart.
+        """Deliver until ``stop`` is set. Sends in flight complete and are recorded first; rows
+        a lane has not started stay pending for the next start (a slow destination must not
+        hold a shutdown for a whole batch). Cancelling the task instead leaves unrecorded rows
+        pending, to be resent (and de-duplicated by nonce) after restart.
 
         Each destination's lane runs as a task of its own, and new rows are picked up while other
         lanes are still busy: a destination that answers slowly (discord.py retrying a 500 for
         16 s, or sleeping through a 429) holds up only its own rows.
         """
         kinds = frozenset(self._sinks)
+        self._stopping = stop
         busy: dict[tuple[str, str], tuple[asyncio.Task[int], int]] = {}  # lane -> (task, rows)
 
         def lane_done(key: tuple[str, str], task: asyncio.Task[int]) -> None:
@@ -288,6 +291,8 @@ class DeliveryWorker:
         """Rows of one destination, in order. Stops at the first row that has to wait."""
         attempted = 0
         for item in lane:
+            if self._stopping is not None and self._stopping.is_set():
+                break
             attempted += 1
             try:
                 keep_going = await self._deliver(item)
