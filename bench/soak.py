@@ -210,7 +210,11 @@ def serve_soak_feeds(params: SoakParams, conn: multiprocessing.connection.Connec
                 continue
             i = rng.randrange(params.feeds)
             feed = feeds[i]
-            kind = "on" if rng.random() < params.on_topic else rng.choice(kinds_off)
+            # Exactly the on-topic share of what was published, spread evenly (not drawn), so a
+            # short run always has alerts to check.
+            n = stats["published"]
+            on = math.floor((n + 1) * params.on_topic) > math.floor(n * params.on_topic)
+            kind = "on" if on else rng.choice(kinds_off)
             if len(feed.items) == feed.items.maxlen:
                 stats["pushed out of a full window"] += 1  # lost only if never served
             serial = feed.next_serial
