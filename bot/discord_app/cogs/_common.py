@@ -148,11 +148,21 @@ async def topic_autocomplete(
     return choices(((n, n) for n in names), current)
 
 
+def parse_id(text: str) -> int | None:
+    """A database id typed or autocompleted, or None: ASCII digits only (int() refuses "²",
+    which str.isdigit() accepts), at most 18 of them (SQLite's integers have 19; int() of
+    thousands of digits raises)."""
+    if text.isascii() and text.isdigit() and len(text) <= 18:
+        return int(text)
+    return None
+
+
 def find_feed(feeds: Sequence[GuildFeed], value: str) -> GuildFeed | None:
     """A feed by the id autocomplete put in, or by its exact name or URL (typed by hand)."""
     value = value.strip()
+    feed_id = parse_id(value)
     for f in feeds:
-        if value.isascii() and value.isdigit() and f.id == int(value):  # int() refuses "²"
+        if feed_id is not None and f.id == feed_id:
             return f
     for f in feeds:
         if value.casefold() in (f.name.casefold(), f.url.casefold()):

@@ -22,6 +22,7 @@ from bot.discord_app.cogs._common import (
     guild_id_of,
     is_admin,
     missing_post_permissions,
+    parse_id,
     reply,
     resolve_topic,
     runtime_of,
@@ -65,10 +66,10 @@ class Alerts(
 
     async def _find(self, interaction: discord.Interaction[Any], value: str) -> SubscriptionRow:
         """One of this guild's subscriptions by the id autocomplete filled in (or #id typed)."""
-        raw = value.strip().lstrip("#").split(" ", 1)[0]
-        if raw.isascii() and raw.isdigit():  # int() refuses "²", which isdigit() accepts
+        sub_id = parse_id(value.strip().lstrip("#").split(" ", 1)[0])
+        if sub_id is not None:
             for sub in await self._subscriptions(interaction):
-                if sub.id == int(raw):
+                if sub.id == sub_id:
                     return sub
         raise UserError(
             f"This server has no subscription {replies.code_span(value, 40)}. See `/alerts list`."
