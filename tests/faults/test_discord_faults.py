@@ -350,6 +350,7 @@ async def test_deleted_channel_pauses_its_subscription_tells_the_guild_and_spare
     items = [hit(1), hit(2), hit(3)]
     await wire.publish(*items)
     general = fake.guild_a.system_channel
+    assert general is not None
     await fake.wait_for(lambda: len(fake.messages_in(b_alerts.id)) == 3, 10, "other channel")
     await fake.wait_for(lambda: fake.messages_in(general.id), 10, "the pause notice")
     await asyncio.sleep(0.3)
@@ -396,6 +397,7 @@ async def test_revoked_webhook_pauses_its_subscription_and_tells_the_guild(
     items = [hit(1), hit(2)]
     await wire.publish(*items)
     general = fake.guild_b.system_channel
+    assert general is not None
     await fake.wait_for(lambda: fake.messages_in(general.id), 10, "the pause notice")
     await fake.wait_for(lambda: len(fake.messages_in(b_alerts.id)) == 2, 10, "channel alerts")
     await asyncio.sleep(0.3)
