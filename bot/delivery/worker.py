@@ -164,6 +164,9 @@ class DeliveryWorker:
         self._wake = asyncio.Event()
         self._lock = asyncio.Lock()
         self._stopping: asyncio.Event | None = None  # run_forever's stop: lanes end early
+        # Rows the sink posted but the store failed to mark sent (database locked or full):
+        # their next turn records them instead of posting them again.
+        self._sent_unrecorded: dict[int, DeliveryResult] = {}
 
     @property
     def policy(self) -> RetryPolicy:
@@ -305,9 +308,8 @@ class DeliveryWorker:
                 break
         return attempted
 
-    async def _deliver(self, item: OutboxItem) -> bool:
-        """Send one row and record the outcome; True when the rows behind it may go next."""
-        where = describe_destination(item.destination_kind, item.destination)
+    async def _send(self, item: OutboxItem) -> DeliveryResult | None:
+        """Render and send one row; None when it could not be rendered (then marked failed)."""
         sink = self._sinks[item.destination_kind]
         try:
             rendered = self._render(item.alert)
@@ -319,16 +321,27 @@ class DeliveryWorker:
                 error=f"render error: {exc!r}",
                 now=self._clock(),
             )
-            return True
+            return None
         try:
-            result = await sink.send(item, rendered)
+            return await sink.send(item, rendered)
         except Exception as exc:  # sinks report failures as results; this is a bug or the unknown
             log.exception("Sink %s raised for outbox row %d", item.destination_kind, item.id)
-            result = DeliveryResult.retry(f"unexpected error: {exc!r}")
+            return DeliveryResult.retry(f"unexpected error: {exc!r}")
+
+    async def _deliver(self, item: OutboxItem) -> bool:
+        """Send one row and record the outcome; True when the rows behind it may go next."""
+        where = describe_destination(item.destination_kind, item.destination)
+        result = self._sent_unrecorded.pop(item.id, None) or await self._send(item)
+        if result is None:
+            return True
 
         now = self._clock()
         if result.kind == "sent":
-            await self._store.mark_sent(item.id, result.message_id, now)
+            try:
+                await self._store.mark_sent(item.id, result.message_id, now)
+            except Exception:
+                self._sent_unrecorded[item.id] = result  # posted: never post it again
+                raise
             log.debug("Outbox row %d sent to %s as %s", item.id, where, result.message_id)
             return True
         error = result.error or result.kind
