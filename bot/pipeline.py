@@ -23,7 +23,7 @@ from bot.core.types import Document, FetchResult, TopicMatch
 from bot.feeds.fetch import Fetcher
 from bot.feeds.parse import FeedParseError
 from bot.feeds.parsepool import FeedParser
-from bot.store.repo import Store
+from bot.store.repo import Store, StoreError
 from bot.store.rows import Delivery, FeedRow, PollWrite, SubscriptionRow
 
 log = logging.getLogger(__name__)
@@ -113,6 +113,10 @@ class Pipeline:
         feed = await self.store.feed(feed.id) or feed
         try:
             return await self._poll(feed)
+        except StoreError as exc:
+            # Locked by another process, disk full, read-only: nothing of this poll was stored
+            # (one transaction), so the next one redoes it. An operator's problem, not a bug.
+            return await self._fail(feed, None, f"could not store the poll: {exc}")
         except Exception as exc:  # a bug of ours must not stop the other feeds
             log.exception(
                 "poll of feed %s (%s) crashed", feed.id, feed.url, extra={"feed_id": feed.id}
@@ -244,5 +248,8 @@ class Pipeline:
             nxt.isoformat(timespec="seconds"),
             extra={"feed_id": feed.id},
         )
-        await self.store.record_failure(feed.id, error, now, nxt)
+        try:
+            await self.store.record_failure(feed.id, error, now, nxt)
+        except StoreError as exc:  # the same database problem, most likely: it is in the log
+            log.error("feed %s: could not record the failure: %s", feed.url, exc)
         return PollReport(feed.id, feed.url, "error", error=error, next_poll_at=nxt)
