@@ -101,7 +101,7 @@ class Store:
             try:
                 yield self._conn
             except BaseException as exc:
-                await self._conn.execute("ROLLBACK")
+                await self._rollback()
                 if isinstance(exc, sqlite3.Error):
                     raise wrap_error(exc, self.path) from None
                 raise
@@ -109,8 +109,14 @@ class Store:
                 try:
                     await self._conn.execute("COMMIT")
                 except sqlite3.Error as exc:
-                    await self._conn.execute("ROLLBACK")
+                    await self._rollback()
                     raise wrap_error(exc, self.path) from None
+
+    async def _rollback(self) -> None:
+        # SQLite rolls a transaction back by itself on some errors (a full disk, an I/O error):
+        # a second ROLLBACK would fail and hide the error that matters.
+        if self._conn.in_transaction:
+            await self._conn.execute("ROLLBACK")
 
     async def _write1(self, sql: str, params: Sequence[Any] = ()) -> int:
         """One statement is its own transaction (autocommit): one round trip instead of three.
