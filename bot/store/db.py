@@ -7,6 +7,7 @@ or read-only database) are wrapped into `StoreError` with a message that says wh
 from __future__ import annotations
 
 import logging
+import os
 import re
 import sqlite3
 from importlib import resources
@@ -132,6 +133,16 @@ def wrap_error(exc: sqlite3.Error, target: str) -> StoreError:
         hint = "the disk is full; free space, nothing was lost (the transaction was rolled back)"
     elif "not a database" in text or "malformed" in text or "corrupt" in text:
         hint = "the file is damaged; restore a backup or move it aside"
+    elif "unable to open" in text and not _writable_folder(target):
+        # WAL mode creates <db>-wal and <db>-shm beside the file: the folder must be writable.
+        hint = (
+            f"its folder {Path(target).parent} is not writable (read-only file system or "
+            "permissions); make it writable by the bot's user or set bot.database elsewhere"
+        )
     else:
         hint = "see the message above"
     return StoreError(f"database {target}: {text}: {hint}.")
+
+
+def _writable_folder(target: str) -> bool:
+    return target == ":memory:" or os.access(Path(target).parent, os.W_OK)
