@@ -375,19 +375,18 @@ async def test_a_read_only_data_directory_is_a_clear_start_up_error_and_harms_no
     folder, read_only = data_dir
     feed_server.route("/news", rss([OLD]))
     db = folder / "bw.db"
-    bot = Bot(tmp_path, write_config(tmp_path, [feed_server.url("/news")], database=db))
-    bots.append(bot)
-    run = await bot.start()
-    await wait_until(lambda: db_rows(db, "SELECT baselined FROM feeds") == [(1,)], 30, "baseline")
-    assert await run.terminate() < 10
+    rt = await Runtime.create(settings(db, [feed_server.url("/news")]), clock=lambda: NOW)
+    await rt.poll_all_once()
+    await rt.stop()
     before = sql(db, "SELECT url, baselined, items_seen FROM feeds")
 
     read_only(True)
     try:
         for database in (db, folder / "new" / "bw.db"):  # the existing file, and a new one
             config = write_config(tmp_path, [feed_server.url("/news")], database=database)
-            bot = Bot(tmp_path / "ro", config)
             (tmp_path / "ro").mkdir(exist_ok=True)
+            bot = Bot(tmp_path / "ro", config)
+            bots.append(bot)
             run = await bot.start()
             await asyncio.wait_for(run.proc.wait(), 20)
             err = run.log_text()
