@@ -27,6 +27,7 @@ import bisect
 import itertools
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import chain
 from typing import Final
 
 from bot.core.rules import (
@@ -44,7 +45,7 @@ from bot.core.rules import (
     Term,
     compile_topic,
 )
-from bot.core.text import scan, words
+from bot.core.text import fold_words, scan, word_spans, words
 from bot.core.types import Document, Span, TopicDef, TopicMatch
 
 __all__ = [
@@ -63,6 +64,9 @@ __all__ = [
     "to_spans",
     "word_stats",
 ]
+
+ANCHORS: Final = 3  # required clauses a topic is indexed under (see Engine._build)
+_ATOM_CACHE_MAX = 300_000  # words remembered per engine with the atoms they trigger
 
 TITLE: Final = 0
 BODY: Final = 1
@@ -90,23 +94,42 @@ class TopicError(ValueError):
 class DocIndex:
     """An item's title and body as folded words with positions and original character offsets."""
 
-    __slots__ = ("_offsets", "_positions", "_sorted", "all_words", "doc", "sets", "words")
+    __slots__ = (
+        "_offsets",
+        "_positions",
+        "_regular",
+        "_sorted",
+        "all_words",
+        "doc",
+        "sets",
+        "words",
+    )
 
     def __init__(self, doc: Document) -> None:
         self.doc = doc
-        self.words: tuple[list[str], list[str]] = (words(doc.title), words(doc.body))
-        self.sets: tuple[set[str], set[str]] = (set(self.words[0]), set(self.words[1]))
+        title, title_regular = fold_words(doc.title)
+        body, body_regular = fold_words(doc.body)
+        self.words: tuple[list[str], list[str]] = (title, body)
+        self._regular = (title_regular, body_regular)
+        self.sets: tuple[set[str], set[str]] = (set(title), set(body))
         self.all_words = self.sets[0] | self.sets[1]
         self._positions: list[dict[str, list[int]] | None] = [None, None]
         self._sorted: list[list[str] | None] = [None, None]
         self._offsets: tuple[tuple[list[int], list[int]], tuple[list[int], list[int]]] | None = None
 
+    def _field_offsets(self, field: int) -> tuple[list[int], list[int]]:
+        text = self.text(field)
+        if self._regular[field]:
+            return word_spans(text)
+        _, starts, ends = scan(text)
+        return starts, ends
+
     def _scan_offsets(self) -> tuple[tuple[list[int], list[int]], tuple[list[int], list[int]]]:
         # Offsets are only needed for the spans of matched topics: computed on first use.
         if self._offsets is None:
-            title = scan(self.doc.title)
-            body = scan(self.doc.body)
-            self._offsets = ((title[1], body[1]), (title[2], body[2]))
+            title = self._field_offsets(TITLE)
+            body = self._field_offsets(BODY)
+            self._offsets = ((title[0], body[0]), (title[1], body[1]))
         return self._offsets
 
     @property
@@ -657,14 +680,17 @@ class _Compiler:
             return [c for w in node.words for c in self.required(w, scope)]
         if isinstance(node, ListRef | Or):
             children: Sequence[Node] = node.entries if isinstance(node, ListRef) else node.children
-            union: set[int] = set()
+            options: list[list[frozenset[int]]] = []
             for child in children:
-                clauses = self.required(child, scope)
+                clauses = sorted(set(self.required(child, scope)), key=self.cost)
                 if not clauses:
                     return []
-                best: frozenset[int] = min(clauses, key=self.cost)
-                union |= best
-            return [frozenset(union)]
+                options.append(clauses[:ANCHORS])
+            if len(options) > 4:  # many alternatives (a list): one clause, the best of each
+                return [frozenset().union(*(o[0] for o in options))]
+            # (A AND B) OR (C AND D) requires A-or-C, A-or-D, B-or-C and B-or-D: every way of
+            # taking one required clause from each alternative.
+            return [frozenset().union(*combo) for combo in itertools.product(*options)]
         if isinstance(node, And):
             return [c for child in node.children for c in self.required(child, scope)]
         if isinstance(node, Near):
@@ -783,37 +809,34 @@ class Engine:
     def _build(self, queries: dict[str, Node], stats: WordStats | None = None) -> None:
         comp = _Compiler(stats)
         topics: list[_Topic] = []
-        # A topic is a candidate for an item when its least likely required clause has an atom in
-        # the item and, if it has another required clause, when the second least likely one does
-        # too: two lookups and a set intersection instead of evaluating many near misses.
-        first: dict[int, list[int]] = {}
-        second: dict[int, list[int]] = {}
-        one_clause: list[int] = []
+        # A topic is a candidate for an item when each of its ANCHORS least likely required
+        # clauses has an atom in the item (all of them, when it requires fewer): a few lookups
+        # and set intersections instead of evaluating many near misses.
+        tables: list[dict[int, list[int]]] = [{} for _ in range(ANCHORS)]
+        fewer: list[list[int]] = [[] for _ in range(ANCHORS)]  # [j]: topics with <= j clauses
         always: list[int] = []
         for index, (topic_id, query) in enumerate(queries.items()):
-            source = f"lambda m, c: {comp.expr(query, None)}"
+            source = f"lambda m, c, K=K: {comp.expr(query, None)}"
             check = eval(compile(source, f"<topic {topic_id}>", "eval"), {"K": comp.constants})
             topics.append(_Topic(topic_id, query, check))
             clauses = sorted(set(comp.required(query, None)), key=comp.cost)
             if not clauses:
                 always.append(index)  # e.g. NOT NOT x: evaluate on every item
                 continue
-            for aid in clauses[0]:
-                first.setdefault(aid, []).append(index)
-            if len(clauses) == 1:
-                one_clause.append(index)
-            else:
-                for aid in clauses[1]:
-                    second.setdefault(aid, []).append(index)
+            for j in range(ANCHORS):
+                if j < len(clauses):
+                    for aid in clauses[j]:
+                        tables[j].setdefault(aid, []).append(index)
+                else:
+                    fewer[j].append(index)
         list_hints: dict[tuple[int, tuple[int, ...]], _ListHint] = {}
         for topic in topics:
             _register_lists(topic.query, None, comp, list_hints)
         self._list_hints = list_hints
         self._topics: tuple[_Topic, ...] = tuple(topics)
         self._always: frozenset[int] = frozenset(always)
-        self._one_clause: frozenset[int] = frozenset(one_clause)
-        self._first: dict[int, tuple[int, ...]] = {a: tuple(t) for a, t in first.items()}
-        self._second: dict[int, tuple[int, ...]] = {a: tuple(t) for a, t in second.items()}
+        self._anchor_tables = [{a: tuple(t) for a, t in table.items()} for table in tables]
+        self._fewer = [frozenset(f) for f in fewer]
         self._complex: tuple[_Complex, ...] = tuple(comp.complex_list)
 
         # word / prefix -> atoms, by field scope (None: title or body)
@@ -834,6 +857,15 @@ class Engine:
             if len(p) >= 3:
                 by_head.setdefault(p[:3], []).append(p)
         self._prefixes_by_head = {h: tuple(ps) for h, ps in by_head.items()}
+        self._scope_used = {
+            scope: bool(self._word_atoms[scope] or self._prefix_atoms[scope])
+            for scope in (None, "title", "body")
+        }
+        self._atoms_of_word: dict[str | None, dict[str, tuple[int, ...]]] = {
+            None: {},
+            "title": {},
+            "body": {},
+        }
         self._short_prefixes = frozenset(p for p in all_prefixes if len(p) < 3)
 
     def topic_ids(self) -> tuple[str, ...]:
@@ -854,42 +886,48 @@ class Engine:
             ("title", dix.sets[TITLE]),
             ("body", dix.sets[BODY]),
         ):
-            table = self._word_atoms[scope]
-            if table:
-                for w in table.keys() & found:
-                    present.update(table[w])
-            ptable = self._prefix_atoms[scope]
-            if ptable:
-                short = self._short_prefixes
-                by_head = self._prefixes_by_head
-                for w in found:
-                    longer = by_head.get(w[:3])
-                    if longer is not None:
-                        for p in longer:
-                            if w.startswith(p) and p in ptable:
-                                present.update(ptable[p])
-                    if short:
-                        p = w[:2]
-                        if p in short and p in ptable:
-                            present.update(ptable[p])
+            if not self._scope_used[scope]:
+                continue
+            cache = self._atoms_of_word[scope]
+            known = list(map(cache.get, found))  # most words were seen in earlier items
+            if None in known:
+                known = [
+                    atoms if atoms is not None else self._word_atoms_in(scope, word)
+                    for word, atoms in zip(found, known, strict=True)
+                ]
+            present.update(chain.from_iterable(known))  # type: ignore[arg-type]
         return present
+
+    def _word_atoms_in(self, scope: str | None, word: str) -> tuple[int, ...]:
+        """The atoms a word triggers (the word itself, and every prefix it has); cached."""
+        atoms = list(self._word_atoms[scope].get(word, ()))
+        ptable = self._prefix_atoms[scope]
+        if ptable:
+            for prefix in self._prefixes_by_head.get(word[:3], ()):
+                if word.startswith(prefix) and prefix in ptable:
+                    atoms.extend(ptable[prefix])
+            short = word[:2]
+            if short in self._short_prefixes and short in ptable:
+                atoms.extend(ptable[short])
+        cache = self._atoms_of_word[scope]
+        if len(cache) >= _ATOM_CACHE_MAX:
+            cache.clear()
+        found = cache[word] = tuple(atoms)
+        return found
 
     def candidates(self, present: set[int]) -> set[int]:
         """Indexes of the topics worth evaluating on an item with these atoms."""
-        first: set[int] = set()
-        table = self._first
-        for aid in table.keys() & present:
-            first.update(table[aid])
-        if not first:
-            return set(self._always)
-        second: set[int] = set()
-        table = self._second
-        for aid in table.keys() & present:
-            second.update(table[aid])
-        cands = first & second
-        if self._one_clause:
-            cands |= first & self._one_clause
-        return cands | self._always
+        cands: set[int] = set()
+        for j, table in enumerate(self._anchor_tables):
+            hit = set(chain.from_iterable(map(table.__getitem__, table.keys() & present)))
+            if j == 0:
+                cands = hit
+            else:
+                fewer = self._fewer[j]
+                cands = (cands & hit) | (cands & fewer) if fewer else cands & hit
+            if not cands:
+                break
+        return cands | self._always if self._always else cands
 
     def match(self, doc: Document, *, min_score: float = 0.0) -> tuple[TopicMatch, ...]:
         """Every topic `doc` matches (score >= min_score), best score first."""

@@ -26,7 +26,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
-__all__ = ["Token", "fold", "fold_word", "scan", "tokenize", "words"]
+__all__ = ["Token", "fold", "fold_word", "fold_words", "scan", "tokenize", "word_spans", "words"]
 
 # Characters removed outright (after NFKC): tatweel, ZWNJ, ZWJ, ZWSP, word joiner, soft hyphen,
 # bidi marks, Arabic letter mark, BOM.
@@ -126,13 +126,24 @@ _WORD_CACHE: dict[str, str] = {}
 _WORD_CACHE_MAX = 200_000  # distinct words; a day of multilingual news has well under that
 
 
+_IRREGULAR_CACHE: dict[str, str] = {}  # words whose fold is not one word (empty, or several)
+
+
 def fold_word(word: str) -> str:
-    """`fold` for one word, cached: news vocabulary repeats, so most words fold once."""
+    """`fold` for one word, cached: news vocabulary repeats, so most words fold once.
+
+    _WORD_CACHE only holds words that fold to a single word (letters/digits), so a hit for every
+    word of a text proves the fast path of `fold_words` applies.
+    """
     folded = _WORD_CACHE.get(word)
     if folded is None:
-        if len(_WORD_CACHE) >= _WORD_CACHE_MAX:
-            _WORD_CACHE.clear()  # simpler than LRU bookkeeping on every hit; refills in minutes
-        folded = _WORD_CACHE[word] = fold(word)
+        folded = _IRREGULAR_CACHE.get(word)
+        if folded is None:
+            folded = fold(word)
+            cache = _WORD_CACHE if folded.isalnum() else _IRREGULAR_CACHE
+            if len(cache) >= _WORD_CACHE_MAX:
+                cache.clear()  # simpler than LRU bookkeeping on every hit; refills in minutes
+            cache[word] = folded
     return folded
 
 
@@ -166,21 +177,33 @@ class Token:
 def _fold_all(raw: list[str]) -> list[str] | None:
     """Fold matched words; None in the rare case where a folded word is not a single word."""
     folded: list[str | None] = list(map(_WORD_CACHE.get, raw))  # C speed for cached words
-    if None in folded:
-        folded = list(map(fold_word, raw))
-    if all(map(str.isalnum, folded)):  # type: ignore[arg-type]
+    if all(folded):  # every word cached as regular (folded words are never empty)
         return folded  # type: ignore[return-value]
-    return None
+    done = list(map(fold_word, raw))
+    return done if all(map(str.isalnum, done)) else None
+
+
+def fold_words(text: str) -> tuple[list[str], bool]:
+    """The folded words of `text` (list index = word position), and whether they correspond
+    one to one to `word_spans(text)` (true unless folding split or removed a word).
+
+    The hot path of matching: one call per item field, no offsets computed.
+    """
+    folded = _fold_all(_word_pattern(text).findall(text))
+    if folded is not None:
+        return folded, True
+    return _scan_slow(text)[0], False
 
 
 def words(text: str) -> list[str]:
-    """The folded words of `text`, in order (list index = word position).
+    """The folded words of `text`, in order: the same words as `scan` and `tokenize`."""
+    return fold_words(text)[0]
 
-    The hot path of matching (one call per item field): the same words as `scan`, without
-    computing offsets.
-    """
-    folded = _fold_all(_word_pattern(text).findall(text))
-    return folded if folded is not None else _scan_slow(text)[0]
+
+def word_spans(text: str) -> tuple[list[int], list[int]]:
+    """Start and end offsets of the words of `text` before folding (see `fold_words`)."""
+    spans = [m.span() for m in _word_pattern(text).finditer(text)]
+    return [s for s, _ in spans], [e for _, e in spans]
 
 
 def scan(text: str) -> tuple[list[str], list[int], list[int]]:
