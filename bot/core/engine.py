@@ -28,7 +28,7 @@ import itertools
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import chain
-from typing import Final
+from typing import Final, NamedTuple
 
 from bot.core.rules import (
     And,
@@ -45,7 +45,7 @@ from bot.core.rules import (
     Term,
     compile_topic,
 )
-from bot.core.text import fold_words, scan, word_spans, words
+from bot.core.text import fold_words, scan, word_offsets, words
 from bot.core.types import Document, Span, TopicDef, TopicMatch
 
 __all__ = [
@@ -97,7 +97,7 @@ class DocIndex:
     __slots__ = (
         "_offsets",
         "_positions",
-        "_regular",
+        "_raw",
         "_sorted",
         "all_words",
         "doc",
@@ -107,10 +107,10 @@ class DocIndex:
 
     def __init__(self, doc: Document) -> None:
         self.doc = doc
-        title, title_regular = fold_words(doc.title)
-        body, body_regular = fold_words(doc.body)
+        title, title_raw = fold_words(doc.title)
+        body, body_raw = fold_words(doc.body)
         self.words: tuple[list[str], list[str]] = (title, body)
-        self._regular = (title_regular, body_regular)
+        self._raw = (title_raw, body_raw)
         self.sets: tuple[set[str], set[str]] = (set(title), set(body))
         self.all_words = self.sets[0] | self.sets[1]
         self._positions: list[dict[str, list[int]] | None] = [None, None]
@@ -119,8 +119,9 @@ class DocIndex:
 
     def _field_offsets(self, field: int) -> tuple[list[int], list[int]]:
         text = self.text(field)
-        if self._regular[field]:
-            return word_spans(text)
+        raw = self._raw[field]
+        if raw is not None:
+            return word_offsets(text, raw)
         _, starts, ends = scan(text)
         return starts, ends
 
@@ -183,8 +184,7 @@ class DocIndex:
 # Detailed evaluation (used for matched topics and by explain)
 
 
-@dataclass(frozen=True, slots=True)
-class Occurrence:
+class Occurrence(NamedTuple):  # a tuple: cheap to create in the matching loop
     """Where a query word/phrase/prefix matched: word positions [first, last] in one field."""
 
     field: int  # TITLE or BODY

@@ -26,7 +26,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
-__all__ = ["Token", "fold", "fold_word", "fold_words", "scan", "tokenize", "word_spans", "words"]
+__all__ = ["Token", "fold", "fold_word", "fold_words", "scan", "tokenize", "word_offsets", "words"]
 
 # Characters removed outright (after NFKC): tatweel, ZWNJ, ZWJ, ZWSP, word joiner, soft hyphen,
 # bidi marks, Arabic letter mark, BOM.
@@ -183,16 +183,17 @@ def _fold_all(raw: list[str]) -> list[str] | None:
     return done if all(map(str.isalnum, done)) else None
 
 
-def fold_words(text: str) -> tuple[list[str], bool]:
-    """The folded words of `text` (list index = word position), and whether they correspond
-    one to one to `word_spans(text)` (true unless folding split or removed a word).
+def fold_words(text: str) -> tuple[list[str], list[str] | None]:
+    """The folded words of `text` (list index = word position), and the words as written when
+    they correspond one to one (None in the rare case where folding split or removed a word).
 
     The hot path of matching: one call per item field, no offsets computed.
     """
-    folded = _fold_all(_word_pattern(text).findall(text))
+    raw = _word_pattern(text).findall(text)
+    folded = _fold_all(raw)
     if folded is not None:
-        return folded, True
-    return _scan_slow(text)[0], False
+        return folded, raw
+    return _scan_slow(text)[0], None
 
 
 def words(text: str) -> list[str]:
@@ -200,20 +201,29 @@ def words(text: str) -> list[str]:
     return fold_words(text)[0]
 
 
-def word_spans(text: str) -> tuple[list[int], list[int]]:
-    """Start and end offsets of the words of `text` before folding (see `fold_words`)."""
-    spans = [m.span() for m in _word_pattern(text).finditer(text)]
-    return [s for s, _ in spans], [e for _, e in spans]
+def word_offsets(text: str, raw: list[str]) -> tuple[list[int], list[int]]:
+    """Start and end offsets in `text` of its words as written (`fold_words(text)[1]`)."""
+    starts: list[int] = []
+    ends: list[int] = []
+    pos = 0
+    find = text.find
+    for word in raw:
+        # Words are separated only by non-word characters, so the next occurrence of the word
+        # after the previous one is the word itself.
+        pos = find(word, pos)
+        starts.append(pos)
+        pos += len(word)
+        ends.append(pos)
+    return starts, ends
 
 
 def scan(text: str) -> tuple[list[str], list[int], list[int]]:
     """Tokenize `text` into parallel lists (folded words, starts, ends); list index = position."""
-    pattern = _word_pattern(text)
-    folded = _fold_all(pattern.findall(text))
-    if folded is None:
+    folded, raw = fold_words(text)
+    if raw is None:
         return _scan_slow(text)
-    spans = [m.span() for m in pattern.finditer(text)]
-    return folded, [s for s, _ in spans], [e for _, e in spans]
+    starts, ends = word_offsets(text, raw)
+    return folded, starts, ends
 
 
 def _scan_slow(text: str) -> tuple[list[str], list[int], list[int]]:

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.core.text import Token, fold, scan, tokenize, words
+from bot.core.text import Token, fold, fold_words, scan, tokenize, words
 
 
 @pytest.mark.parametrize(
@@ -97,6 +97,9 @@ def test_words_and_scan_agree(text: str) -> None:
     assert len(starts) == len(ends) == len(folded)
     assert all(0 <= s < e <= len(text) for s, e in zip(starts, ends, strict=True))
     assert all(w and w.isalnum() for w in folded)
+    assert starts == sorted(starts)
+    if fold_words(text)[1] is not None:  # one folded word per written word: offsets are exact
+        assert [fold(text[s:e]) for s, e in zip(starts, ends, strict=True)] == folded
 
 
 @pytest.mark.parametrize(
