@@ -492,7 +492,8 @@ def write_config(
         "min_interval_minutes = 0.05",
         "max_interval_minutes = 5",
         f"jitter_seconds = {params.jitter_s}",
-        "backoff_base_minutes = 0.1",
+        # A failed feed is retried after half an interval, then doubling (capped at a minute).
+        f"backoff_base_minutes = {params.interval_s / 2 / 60:.6f}",
         "backoff_max_minutes = 1",
         "[discord]",
         "command_cooldown_seconds = 0",
@@ -521,6 +522,7 @@ class RssSampler:
     # count more than once; an upper bound of what the bot costs.
     tree: list[tuple[float, int]] = field(default_factory=list)
     max_children: int = 0
+    children_seen: dict[int, Any] = field(default_factory=dict)  # pid -> psutil.Process
 
     async def run(self, stop: asyncio.Event) -> None:
         import psutil  # type: ignore[import-untyped,unused-ignore]
@@ -539,8 +541,28 @@ class RssSampler:
             self.samples.append((now, rss))
             self.tree.append((now, total))
             self.max_children = max(self.max_children, len(children))
+            for child in children:
+                self.children_seen.setdefault(child.pid, child)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), 1.0)
+
+    async def survivors(self, grace_s: float = 3.0) -> list[Any]:
+        """Children of the bot still running after it exited (psutil checks the start time,
+        so a reused pid is not mistaken for one)."""
+        deadline = time.monotonic() + grace_s
+        while True:
+            alive = [p for p in self.children_seen.values() if _running(p)]
+            if not alive or time.monotonic() > deadline:
+                return alive
+            await asyncio.sleep(0.2)
+
+
+def _running(proc: Any) -> bool:
+    """Alive and not a zombie waiting to be reaped."""
+    try:
+        return bool(proc.is_running()) and proc.status() != "zombie"
+    except Exception:  # psutil.NoSuchProcess and friends: gone
+        return False
 
 
 def vm_hwm_bytes(pid: int) -> int | None:
@@ -828,6 +850,13 @@ def _log_counts(log: Path) -> Counter[str]:
     return counts
 
 
+def _describe_process(proc: Any) -> str:
+    try:
+        return f"pid {proc.pid} ({' '.join(proc.cmdline())[:80]})"
+    except Exception:  # it may have exited meanwhile
+        return f"pid {proc.pid}"
+
+
 def _exited(proc: asyncio.subprocess.Process) -> bool:
     return proc.returncode is not None
 
@@ -995,6 +1024,16 @@ async def run_soak(
                     bot.kill()
                     await bot.wait()
             bot_exit = bot.returncode
+            if sampler is not None:
+                orphans = await sampler.survivors()
+                if orphans:
+                    problems.append(
+                        f"{len(orphans)} child processes of the bot were still running after it "
+                        f"exited: {', '.join(_describe_process(p) for p in orphans)}"
+                    )
+                for orphan in orphans:
+                    with contextlib.suppress(Exception):
+                        orphan.kill()
         await session.close()
         await fake.stop()
         server.terminate()
