@@ -247,6 +247,10 @@ class Runtime:
             return
         if pruned:
             log.info("retention: pruned %d items older than %d days", pruned, days)
+            try:
+                await self.store.compact()
+            except StoreError as exc:
+                log.error("compacting the database after pruning failed: %s", exc)
 
     async def poll_all_once(self) -> list[PollReport]:
         """Poll every feed now (concurrently, within the fetcher's limits)."""

@@ -156,6 +156,12 @@ class Store:
                     " interval_minutes = excluded.interval_minutes, from_config = 1",
                     (url, name, interval, to_ts(now), to_ts(now)),
                 )
+            # A feed taken out of the config that no guild follows is no longer polled; its
+            # items go with it (like /feeds remove of the last guild following it).
+            await db.execute(
+                "DELETE FROM feeds WHERE from_config = 0"
+                " AND NOT EXISTS (SELECT 1 FROM guild_feeds WHERE feed_id = feeds.id)"
+            )
         return await self.feeds()
 
     async def add_guild_feed(
@@ -663,6 +669,15 @@ class Store:
                 (cutoff,),
             )
             return cur.rowcount
+
+    async def compact(self) -> None:
+        """Give the space of pruned text back to the file system (VACUUM): blanking text in
+        place leaves pages mostly empty, which SQLite does not consolidate by itself."""
+        async with self._write_lock:
+            try:
+                await self._conn.execute("VACUUM")
+            except sqlite3.Error as exc:
+                raise wrap_error(exc, self.path) from None
 
     # -- items ---------------------------------------------------------------------------
 

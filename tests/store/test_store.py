@@ -201,3 +201,47 @@ async def test_a_guilds_name_for_a_shared_feed_stays_in_that_guild(tmp_path: Pat
         assert shown == {1: "Alpha's wire", 2: "Feed"}  # guild 2 sees the feed's own title
     finally:
         await store.close()
+
+
+async def test_a_feed_removed_from_the_config_and_followed_by_no_guild_is_dropped(
+    tmp_path: Path,
+) -> None:
+    store = await open_store(tmp_path)
+    try:
+        await store.sync_config_feeds(
+            [
+                ("https://keep.test/rss", None, None),
+                ("https://gone.test/rss", None, None),
+                ("https://guild.test/rss", None, None),
+            ],
+            NOW,
+        )
+        await store.add_guild_feed(
+            7, "https://guild.test/rss", name=None, interval_minutes=None, added_by=1, now=NOW
+        )
+        feeds = await store.sync_config_feeds([("https://keep.test/rss", None, None)], NOW)
+        assert sorted((f.url, f.from_config) for f in feeds) == [
+            ("https://guild.test/rss", False),  # still followed by guild 7
+            ("https://keep.test/rss", True),
+        ]
+    finally:
+        await store.close()
+
+
+async def test_compact_shrinks_the_file_after_pruning(tmp_path: Path) -> None:
+    store = await open_store(tmp_path)
+    try:
+        [feed] = await store.sync_config_feeds([("https://f.test/rss", "F", None)], NOW)
+        big = [
+            Entry(key=f"k{i}", title=f"T{i}", link=None, summary="x " * 2000) for i in range(300)
+        ]
+        await store.record_poll(poll_write(feed.id, big, {}, first=True))
+        await store._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        path = tmp_path / "data" / "bw.db"
+        before = path.stat().st_size
+        assert await store.prune(NOW + timedelta(days=1)) == 300
+        await store.compact()
+        await store._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        assert path.stat().st_size < before / 3
+    finally:
+        await store.close()
