@@ -145,6 +145,12 @@ class DocIndex:
     def text(self, field: int) -> str:
         return self.doc.title if field == TITLE else self.doc.body
 
+    def words_in(self, fields: tuple[int, ...]) -> set[str]:
+        """The distinct words of the given fields."""
+        if len(fields) == 2:
+            return self.all_words
+        return self.sets[fields[0]] if fields else set()
+
     def _table(self, field: int) -> dict[str, list[int]]:
         table = self._positions[field]
         if table is None:
@@ -316,6 +322,18 @@ class _Hint:
     lists: Mapping[tuple[int, tuple[int, ...]], _ListHint]  # (id(ListRef), fields) -> hint
 
 
+def _collect_term(
+    text: str, dix: DocIndex, fields: tuple[int, ...], group: str | None, out: list[Occurrence]
+) -> bool:
+    found = False
+    for f in fields:
+        if text in dix.sets[f]:
+            found = True
+            grp = group or text
+            out.extend([Occurrence(f, p, p, text, grp) for p in dix.positions(f, text)])
+    return found
+
+
 def collect(
     node: Node,
     dix: DocIndex,
@@ -330,14 +348,28 @@ def collect(
     rejected by one set lookup, nothing kept from failed or negated branches. With the engine's
     `hint`, a keyword list only looks at the entries whose words occur in the item.
     """
-    if isinstance(node, Term):
-        text = node.text
-        found = False
-        for f in fields:
-            if text in dix.sets[f]:
-                found = True
-                out.extend(Occurrence(f, p, p, text, group or text) for p in dix.positions(f, text))
-        return found
+    # type(node) is X: the node classes have no subclasses, and this runs for every clause of
+    # every matched topic.
+    kind = type(node)
+    if kind is Term:
+        return _collect_term(node.text, dix, fields, group, out)  # type: ignore[union-attr]
+    if kind is And:
+        mark = len(out)
+        for child in node.children:  # type: ignore[union-attr]
+            if not collect(child, dix, fields, group, out, hint):
+                del out[mark:]
+                return False
+        return True
+    if kind is Or:
+        held = False
+        seen = dix.words_in(fields)
+        for child in node.children:  # type: ignore[union-attr]
+            if type(child) is Term:  # the common case, without a call per absent word
+                if child.text in seen:
+                    held = _collect_term(child.text, dix, fields, group, out) or held
+            else:
+                held = collect(child, dix, fields, group, out, hint) or held
+        return held
     if isinstance(node, Prefix | Phrase):
         occ = _entry_occurrences(node, dix, fields, group)
         out.extend(occ)
@@ -346,6 +378,7 @@ def collect(
         name = "@" + node.name
         found = False
         entries: Sequence[Entry] = node.entries
+        seen = dix.words_in(fields)
         list_hint = hint.lists.get((id(node), fields)) if hint is not None else None
         if list_hint is not None and hint is not None:
             hits = list_hint.atoms & hint.present
@@ -354,25 +387,13 @@ def collect(
             indexes = sorted({i for a in hits for i in list_hint.entries[a]})
             entries = [node.entries[i] for i in indexes]
         for entry in entries:
-            if isinstance(entry, Term) and not any(entry.text in dix.sets[f] for f in fields):
+            if type(entry) is Term and entry.text not in seen:
                 continue
             occ = _entry_occurrences(entry, dix, fields, name)
             if occ:
                 out.extend(occ)
                 found = True
         return found
-    if isinstance(node, And):
-        mark = len(out)
-        for child in node.children:
-            if not collect(child, dix, fields, group, out, hint):
-                del out[mark:]
-                return False
-        return True
-    if isinstance(node, Or):
-        held = False
-        for child in node.children:
-            held = collect(child, dix, fields, group, out, hint) or held
-        return held
     if isinstance(node, Not):
         return not collect(node.child, dix, fields, group, [], hint)
     if isinstance(node, Field):
@@ -466,10 +487,9 @@ def _proximity(occurrences: Sequence[Occurrence]) -> float:
 def to_spans(dix: DocIndex, occurrences: Iterable[Occurrence]) -> tuple[Span, ...]:
     """Character spans (into the item's title/body) of occurrences, deduplicated, in text order."""
     spans: dict[tuple[int, int, int], str] = {}
-    for o in occurrences:
-        start = dix.starts[o.field][o.first]
-        end = dix.ends[o.field][o.last]
-        spans.setdefault((o.field, start, end), o.label)
+    starts, ends = dix.starts, dix.ends
+    for field, first, last, label, _ in occurrences:
+        spans.setdefault((field, starts[field][first], ends[field][last]), label)
     return tuple(
         Span("title" if f == TITLE else "body", start, end, spans[(f, start, end)])
         for f, start, end in sorted(spans)
