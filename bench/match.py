@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import os
 import random
 import re
 import statistics
@@ -274,6 +275,7 @@ class Run:
     p99_us: float
     matches: int
     items: int
+    per_item_ns: tuple[int, ...]  # in item order
 
 
 def timed(fn: Callable[[Document], int], items: Sequence[Document]) -> Run:
@@ -291,14 +293,22 @@ def timed(fn: Callable[[Document], int], items: Sequence[Document]) -> Run:
         total = clock() - total_start
     finally:
         gc.enable()
-    per_item.sort()
+    ordered = sorted(per_item)
     return Run(
         len(items) / (total / 1e9),
-        _percentile(per_item, 0.50),
-        _percentile(per_item, 0.99),
+        _percentile(ordered, 0.50),
+        _percentile(ordered, 0.99),
         matches,
         len(items),
+        tuple(per_item),
     )
+
+
+def p99_of_fastest(runs: Sequence[Run]) -> float:
+    """p99 over items of each item's fastest time across the runs: what an item costs when the
+    process is not preempted (the machine is shared; single-run tails include other work)."""
+    fastest = sorted(min(times) for times in zip(*(r.per_item_ns for r in runs), strict=True))
+    return _percentile(fastest, 0.99)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -342,8 +352,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         else "engine built WITHOUT word statistics (--no-stats)\n"
     )
 
+    print(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     header = (
-        f"{'topics':>7} | {'engine items/s':>14} {'p50 µs':>8} {'p99 µs':>8} {'build s':>7}"
+        f"{'topics':>7} | {'engine items/s':>14} {'p50 µs':>8} {'p99 µs':>8} {'p99* µs':>8}"
+        f" {'build s':>7}"
         f" | {'regex items/s':>13} {'p50 µs':>9} {'p99 µs':>9} {'sample':>6} | {'speed-up':>8}"
         f" | {'cand/item':>9} {'match/item':>10}"
     )
@@ -379,7 +391,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         e_ips, r_ips = med(engine_runs, "items_per_s"), med(regex_runs, "items_per_s")
         print(
             f"{n:>7} | {e_ips:>14,.0f} {med(engine_runs, 'p50_us'):>8,.0f} "
-            f"{med(engine_runs, 'p99_us'):>8,.0f} {build_s:>7.2f}"
+            f"{med(engine_runs, 'p99_us'):>8,.0f} {p99_of_fastest(engine_runs):>8,.0f}"
+            f" {build_s:>7.2f}"
             f" | {r_ips:>13,.1f} {med(regex_runs, 'p50_us'):>9,.0f} "
             f"{med(regex_runs, 'p99_us'):>9,.0f} {len(sample):>6} | {e_ips / r_ips:>7,.0f}×"
             f" | {cand:>9.1f} {engine_runs[0].matches / len(items):>10.3f}",
@@ -389,7 +402,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "\nengine: Engine.match (fold, tokenize, candidates, evaluation, score/spans of matches)"
         "\nregex: one IGNORECASE alternation per topic, searched in title+body (no AND/NOT logic)"
         "\ncand/item: topics evaluated per item after the term index (first 500 items)"
+        "\nitems/s, p50, p99: medians over the runs; p99*: p99 of each item's fastest run"
     )
+    print(f"load average at end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     return 0
 
 
