@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gzip as gzip_module
+import socket
 from collections import Counter
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 from aiohttp import web
+from aiohttp.abc import AbstractResolver, ResolveResult
 
 RSS_TYPE = "application/rss+xml; charset=utf-8"
 
@@ -210,3 +212,31 @@ def _not_modified(request: web.Request, route: Route) -> bool:
         except (TypeError, ValueError):
             return False
     return False
+
+
+class FakeDNS(AbstractResolver):
+    """Resolves names from a table, like a DNS server we control (for rebinding tests)."""
+
+    def __init__(self, table: dict[str, str]) -> None:
+        self.table = table
+        self.lookups: list[str] = []
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        self.lookups.append(host)
+        if host not in self.table:
+            raise OSError(f"no such host {host}")
+        return [
+            {
+                "hostname": host,
+                "host": self.table[host],
+                "port": port,
+                "family": socket.AF_INET,
+                "proto": 0,
+                "flags": socket.AI_NUMERICHOST,
+            }
+        ]
+
+    async def close(self) -> None:
+        pass

@@ -32,7 +32,7 @@ from bot.runtime import Runtime, fetch_limits
 from bot.store.rows import FeedRow
 from tests.faults import hostile
 from tests.faults.memory import peak_rss_growth, peak_rss_of_children
-from tests.feedserver import FeedServer
+from tests.feedserver import FakeDNS, FeedServer
 from tests.integration.rss import Item, rss
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
@@ -48,38 +48,12 @@ NEW1 = Item("n1", "Astara crossing reopens", "Trucks queue at Astara.", 3)
 NEW2 = Item("n2", "Nakhchivan bridge talks", "Officials met in Nakhchivan.", 4)
 
 
-class _TableDNS(AbstractResolver):
-    def __init__(self, table: dict[str, str]) -> None:
-        self.table = table
-        self.lookups: list[str] = []
-
-    async def resolve(
-        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
-    ) -> list[ResolveResult]:
-        self.lookups.append(host)
-        if host not in self.table:
-            raise OSError(f"no such host {host}")
-        return [
-            {
-                "hostname": host,
-                "host": self.table[host],
-                "port": port,
-                "family": socket.AF_INET,
-                "proto": 0,
-                "flags": socket.AI_NUMERICHOST,
-            }
-        ]
-
-    async def close(self) -> None:
-        pass
-
-
 class LoopbackInternet(AbstractResolver):
     """The production guard over a table DNS; only what the guard let through is rewritten
     from the public stand-in address to 127.0.0.1, where the feed server listens."""
 
     def __init__(self, table: dict[str, str], *, allow_private_networks: bool) -> None:
-        self.dns = _TableDNS(table)
+        self.dns = FakeDNS(table)
         self._guard = GuardedResolver(self.dns, allow_private_networks=allow_private_networks)
 
     async def resolve(

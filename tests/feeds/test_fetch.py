@@ -12,9 +12,10 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from aiohttp.abc import AbstractResolver, ResolveResult
+from aiohttp.abc import AbstractResolver
 
 from bot.feeds.fetch import Fetcher, FetchLimits, parse_max_age, parse_retry_after
+from tests.feedserver import FakeDNS
 
 if TYPE_CHECKING:
     from tests.feedserver import FeedServer
@@ -25,34 +26,6 @@ RSS = b"""<?xml version="1.0" encoding="utf-8"?>
 </channel></rss>"""
 
 LOOPBACK_OK = FetchLimits(allow_private_networks=True)
-
-
-class FakeDNS(AbstractResolver):
-    """Resolves names from a table, like a DNS server we control (for rebinding tests)."""
-
-    def __init__(self, table: dict[str, str]) -> None:
-        self.table = table
-        self.lookups: list[str] = []
-
-    async def resolve(
-        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
-    ) -> list[ResolveResult]:
-        self.lookups.append(host)
-        if host not in self.table:
-            raise OSError(f"no such host {host}")
-        return [
-            {
-                "hostname": host,
-                "host": self.table[host],
-                "port": port,
-                "family": socket.AF_INET,
-                "proto": 0,
-                "flags": socket.AI_NUMERICHOST,
-            }
-        ]
-
-    async def close(self) -> None:
-        pass
 
 
 FetcherFactory = Callable[..., Coroutine[Any, Any, Fetcher]]
