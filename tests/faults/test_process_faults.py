@@ -17,7 +17,6 @@ import functools
 import random
 import time
 from collections import Counter
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -53,24 +52,6 @@ def hits(feed: int, cycle: int, count: int) -> list[Item]:
         )
         for j in range(count)
     ]
-
-
-@pytest.fixture
-async def webhook() -> AsyncIterator[WebhookServer]:
-    server = WebhookServer()
-    await server.start()
-    try:
-        yield server
-    finally:
-        await server.close()
-
-
-@pytest.fixture
-async def bots() -> AsyncIterator[list[Bot]]:
-    made: list[Bot] = []
-    yield made
-    for bot in made:
-        await bot.stop_all()
 
 
 # --- SIGKILL during poll transactions ---------------------------------------------------------

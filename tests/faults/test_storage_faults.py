@@ -14,7 +14,7 @@ import sqlite3
 import subprocess
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -65,24 +65,6 @@ def sql(db: Path, query: str) -> list[tuple[Any, ...]]:
         return conn.execute(query).fetchall()
     finally:
         conn.close()
-
-
-@pytest.fixture
-async def webhook() -> AsyncIterator[WebhookServer]:
-    server = WebhookServer()
-    await server.start()
-    try:
-        yield server
-    finally:
-        await server.close()
-
-
-@pytest.fixture
-async def bots() -> AsyncIterator[list[Bot]]:
-    made: list[Bot] = []
-    yield made
-    for bot in made:
-        await bot.stop_all()
 
 
 # --- a restart keeps static subscriptions and their pending alerts ----------------------------
